@@ -1,0 +1,226 @@
+// Package store defines what the authorization server persists and the
+// transaction boundary it relies on. Implementations: sqlstore (SQLite, the
+// embedded default, and PostgreSQL for multi-node). storetest holds the one
+// conformance suite every implementation must pass.
+//
+// The store is deliberately thin: it reads and writes records; every protocol
+// rule (who may complete a step, what a grant needs) lives in the server,
+// which runs it inside Update so that check and write are one atomic step.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors every implementation returns (wrapped or not) for errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: already exists")
+)
+
+// Store is a transactional record store.
+type Store interface {
+	// Update runs fn in a read-write transaction and commits when fn returns
+	// nil. Implementations serialise transactions that lock the same run
+	// (Tx.RunForUpdate) and may retry fn on a serialisation failure, so fn
+	// must not have side effects outside tx.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(tx Tx) error) error
+	Close() error
+}
+
+// Tx is one transaction. Write methods called from View return an error.
+type Tx interface {
+	Agent(ctx context.Context, agentID string) (*Agent, error)
+	PutAgent(ctx context.Context, a *Agent) error // insert or replace by AgentID
+
+	Workflow(ctx context.Context, workflowID string, version int) (*Workflow, error) // version 0: latest
+	PutWorkflow(ctx context.Context, w *Workflow) error                              // insert; (ID, Version) unique → ErrConflict
+
+	CreateRun(ctx context.Context, r *Run) error
+	Run(ctx context.Context, runID string) (*Run, error)
+	// RunForUpdate reads a run and locks it until the transaction ends.
+	RunForUpdate(ctx context.Context, runID string) (*Run, error)
+	// SaveRun writes back the status and step states of a run read in this
+	// transaction.
+	SaveRun(ctx context.Context, r *Run) error
+
+	PutToken(ctx context.Context, t *Token) error
+	Token(ctx context.Context, jti string) (*Token, error)
+	// Tokens lists token records matching every non-empty field of f.
+	Tokens(ctx context.Context, f TokenFilter) ([]*Token, error)
+	RevokeTokens(ctx context.Context, jtis []string, at time.Time) error
+
+	// UseOnce records a single-use identifier (delegation assertion jti)
+	// until exp; it reports false if the identifier was already used.
+	UseOnce(ctx context.Context, id string, exp time.Time) (bool, error)
+
+	AddRevocation(ctx context.Context, r *Revocation) error // assigns r.Seq
+	// Revocations lists entries with Seq > after and Expires > now, oldest
+	// first, at most limit.
+	Revocations(ctx context.Context, after int64, now time.Time, limit int) ([]*Revocation, error)
+
+	// AppendAudit assigns e.Seq, e.Prev and e.Hash (with HashAudit) and
+	// stores e after the current last entry.
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// Audit lists entries with Seq > after, optionally of one run, oldest
+	// first, at most limit.
+	Audit(ctx context.Context, runID string, after int64, limit int) ([]*AuditEntry, error)
+	// AuditHead returns the last entry's Seq and Hash as recorded separately
+	// by AppendAudit (0 and AuditGenesis for an empty log), so that removing
+	// entries from the end of the log is detected too.
+	AuditHead(ctx context.Context) (int64, string, error)
+
+	SigningKeys(ctx context.Context) ([]*SigningKey, error) // oldest first
+	PutSigningKey(ctx context.Context, k *SigningKey) error // insert or replace by KeyID
+}
+
+// Agent is one registration; Version grows when the spec or key changes.
+type Agent struct {
+	AgentID          string
+	ClientID         string
+	RegistrationID   string
+	Version          int
+	Checksum         string          // "sha256:<hex>"
+	JKT              string          // RFC 7638 thumbprint of PublicJWK
+	PublicJWK        json.RawMessage // public key only
+	Spec             json.RawMessage // the §2.1 object as registered (confidential)
+	Scopes           []string
+	Audiences        []string
+	MayDelegateTo    []string
+	WorkflowRequired bool
+	Revoked          bool
+	RevokedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Workflow is one version of a workflow definition.
+type Workflow struct {
+	WorkflowID string
+	Version    int
+	Definition json.RawMessage // the §4.2 body
+	CreatedAt  time.Time
+}
+
+// Run statuses and step states of PROTOCOL.md §5.
+const (
+	RunActive    = "active"
+	RunCompleted = "completed"
+	RunRevoked   = "revoked"
+
+	StepPending    = "pending"
+	StepReady      = "ready"
+	StepInProgress = "in_progress"
+	StepCompleted  = "completed"
+)
+
+// Run is one execution of a workflow version with its server-side state.
+type Run struct {
+	RunID            string
+	ClientID         string
+	WorkflowID       string
+	WorkflowVersion  int
+	Status           string
+	InitiatedBy      string
+	ExecutionContext map[string]string
+	CreatedAt        time.Time
+	Steps            []Step // in workflow order
+}
+
+// Step is the state of one workflow step inside a run.
+type Step struct {
+	ID          string
+	State       string
+	Holder      string   // agent holding the step while in_progress
+	Chain       []string // delegation chain of the holder's tokens
+	CompletedBy string
+	CompletedAt time.Time
+	Seq         int // completion order, 1-based; 0 while not completed
+}
+
+// Token kinds.
+const (
+	TokenLegacy   = "legacy"
+	TokenIntent   = "intent"
+	TokenExchange = "exchange"
+)
+
+// Token records an issued access token (never the token itself).
+type Token struct {
+	JTI       string
+	Kind      string
+	ClientID  string
+	AgentID   string // empty for legacy tokens
+	Version   int    // agent registration version
+	RunID     string
+	StepID    string
+	ParentJTI string // delegator's or exchanged subject token
+	JKT       string
+	Scope     string
+	Audience  string
+	Chain     []string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	Revoked   bool
+	RevokedAt time.Time
+}
+
+// TokenFilter selects tokens; empty fields match anything. Active limits
+// the result to unrevoked tokens not expired at Now.
+type TokenFilter struct {
+	AgentID   string
+	RunID     string
+	ParentJTI string
+	ClientID  string
+	Active    bool
+	Now       time.Time
+	Limit     int // 0: no limit
+}
+
+// Revocation types of the §9 feed.
+const (
+	RevokedToken  = "token"
+	RevokedAgent  = "agent"
+	RevokedRun    = "run"
+	RevokedClient = "client"
+)
+
+// Revocation is one entry of the revocation feed.
+type Revocation struct {
+	Seq     int64
+	Type    string
+	ID      string
+	At      time.Time
+	Expires time.Time // when the entry stops being relevant
+}
+
+// AuditEntry is one hash-chained audit record (§9). Detail never holds
+// secrets, tokens or prompts.
+type AuditEntry struct {
+	Seq      int64
+	Time     time.Time
+	Event    string
+	ClientID string
+	AgentID  string
+	RunID    string
+	Step     string
+	Outcome  string
+	Detail   string
+	Prev     string
+	Hash     string
+}
+
+// SigningKey is an issuer signing key as stored. PrivatePEM holds PKCS#8
+// PEM, encrypted by the server before it reaches the store when a
+// key-encryption key is configured.
+type SigningKey struct {
+	KeyID      string
+	Alg        string
+	PrivatePEM []byte
+	CreatedAt  time.Time
+	RetiredAt  time.Time // zero while active
+}
