@@ -1,0 +1,218 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Rules is a policy file's content (§8).
+type Rules struct {
+	Issuer    string `json:"issuer" yaml:"issuer"`
+	Resource  string `json:"resource" yaml:"resource"`
+	PublicURL string `json:"public_url,omitempty" yaml:"public_url"`
+	Routes    []Rule `json:"routes" yaml:"routes"`
+	Default   string `json:"default,omitempty" yaml:"default"` // "deny" (default) or "allow"
+}
+
+// Rule is one route.
+type Rule struct {
+	Match    MatchRule         `json:"match" yaml:"match"`
+	Scopes   []string          `json:"scopes,omitempty" yaml:"scopes"`
+	Workflow string            `json:"workflow,omitempty" yaml:"workflow"`
+	Steps    []string          `json:"steps,omitempty" yaml:"steps"`
+	Agents   []string          `json:"agents,omitempty" yaml:"agents"`
+	Context  map[string]string `json:"context,omitempty" yaml:"context"`
+	OneTime  bool              `json:"one_time,omitempty" yaml:"one_time"`
+	Public   bool              `json:"public,omitempty" yaml:"public"`
+	Legacy   string            `json:"legacy,omitempty" yaml:"legacy"` // "allow" or "deny" (default)
+	Line     int               `json:"-" yaml:"-"`                     // source line, for messages
+}
+
+// MatchRule selects requests: an HTTP method ("*" for any) and a path
+// template where {name} matches one segment and a final ** the rest.
+type MatchRule struct {
+	Method string `json:"method" yaml:"method"`
+	Path   string `json:"path" yaml:"path"`
+}
+
+// Policy is a compiled, immutable rule set; safe for concurrent use.
+type Policy struct {
+	Issuer    string
+	Resource  string
+	PublicURL string
+	allow     bool
+	routes    []*Route
+}
+
+// Route is one compiled rule.
+type Route struct {
+	Rule
+	method   string
+	segments []segment
+	rest     bool // template ends in **
+}
+
+type segment struct {
+	literal string
+	param   string // non-empty: {param}
+}
+
+// ErrInvalid reports a policy that cannot be compiled.
+var ErrInvalid = errors.New("policy: invalid")
+
+func invalid(r *Rule, format string, args ...any) error {
+	where := ""
+	if r != nil && r.Line > 0 {
+		where = fmt.Sprintf("line %d: ", r.Line)
+	}
+	return fmt.Errorf("%w: %s%s", ErrInvalid, where, fmt.Sprintf(format, args...))
+}
+
+// Compile checks rules and prepares them for matching.
+func Compile(rules Rules) (*Policy, error) {
+	if err := checkURL("issuer", rules.Issuer, false); err != nil {
+		return nil, err
+	}
+	if err := checkURL("resource", rules.Resource, false); err != nil {
+		return nil, err
+	}
+	if rules.PublicURL != "" {
+		if err := checkURL("public_url", rules.PublicURL, true); err != nil {
+			return nil, err
+		}
+	}
+	p := &Policy{Issuer: strings.TrimSuffix(rules.Issuer, "/"), Resource: rules.Resource, PublicURL: strings.TrimSuffix(rules.PublicURL, "/")}
+	switch rules.Default {
+	case "", "deny":
+	case "allow":
+		p.allow = true
+	default:
+		return nil, invalid(nil, "default must be deny or allow, not %q", rules.Default)
+	}
+	for i := range rules.Routes {
+		r, err := compileRule(rules.Routes[i])
+		if err != nil {
+			return nil, err
+		}
+		p.routes = append(p.routes, r)
+	}
+	return p, nil
+}
+
+func checkURL(field, s string, http bool) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" || u.RawQuery != "" {
+		return invalid(nil, "%s must be an absolute URI without query, got %q", field, s)
+	}
+	if http && u.Scheme != "http" && u.Scheme != "https" {
+		return invalid(nil, "%s must be http(s)", field)
+	}
+	return nil
+}
+
+func compileRule(rule Rule) (*Route, error) {
+	r := &Route{Rule: rule, method: strings.ToUpper(rule.Match.Method)}
+	if r.method == "" || (r.method != "*" && !isToken(r.method)) {
+		return nil, invalid(&rule, "match.method must be an HTTP method or *")
+	}
+	if err := r.compilePath(); err != nil {
+		return nil, err
+	}
+	return r, r.checkFields()
+}
+
+func (r *Route) compilePath() error {
+	path := r.Match.Path
+	if !strings.HasPrefix(path, "/") {
+		return invalid(&r.Rule, "match.path must start with /")
+	}
+	parts := strings.Split(path[1:], "/")
+	seen := map[string]bool{}
+	for i, part := range parts {
+		switch {
+		case part == "**" && i == len(parts)-1:
+			r.rest = true
+		case strings.Contains(part, "**"):
+			return invalid(&r.Rule, "** may only be the last path segment")
+		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "}"):
+			name := part[1 : len(part)-1]
+			if !isParamName(name) || seen[name] {
+				return invalid(&r.Rule, "bad or repeated path parameter {%s}", name)
+			}
+			seen[name] = true
+			r.segments = append(r.segments, segment{param: name})
+		case strings.ContainsAny(part, "{}*"):
+			return invalid(&r.Rule, "path segment %q mixes text and a parameter", part)
+		default:
+			r.segments = append(r.segments, segment{literal: part})
+		}
+	}
+	return r.checkContextParams(seen)
+}
+
+func (r *Route) checkContextParams(params map[string]bool) error {
+	for key, tmpl := range r.Context {
+		for _, name := range templateParams(tmpl) {
+			if !params[name] {
+				return invalid(&r.Rule, "context.%s uses {%s}, which the path does not define", key, name)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Route) checkFields() error {
+	switch {
+	case r.Legacy != "" && r.Legacy != "allow" && r.Legacy != "deny":
+		return invalid(&r.Rule, "legacy must be allow or deny")
+	case r.Public && (len(r.Scopes) > 0 || r.Workflow != "" || len(r.Steps) > 0 || len(r.Agents) > 0 || len(r.Context) > 0 || r.OneTime || r.Legacy != ""):
+		return invalid(&r.Rule, "a public route takes no other conditions")
+	case r.Legacy == "allow" && (r.Workflow != "" || len(r.Steps) > 0 || len(r.Agents) > 0 || len(r.Context) > 0):
+		return invalid(&r.Rule, "a route that allows legacy tokens cannot demand workflow, steps, agents or context (a legacy token has none)")
+	}
+	return nil
+}
+
+func isToken(s string) bool {
+	for _, c := range s {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isParamName(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// templateParams lists the {name} references of a context template.
+func templateParams(tmpl string) []string {
+	var out []string
+	for {
+		start := strings.IndexByte(tmpl, '{')
+		if start < 0 {
+			return out
+		}
+		end := strings.IndexByte(tmpl[start:], '}')
+		if end < 0 {
+			return out
+		}
+		out = append(out, tmpl[start+1:start+end])
+		tmpl = tmpl[start+end+1:]
+	}
+}
+
+// Routes returns the compiled routes in file order.
+func (p *Policy) Routes() []*Route { return slices.Clone(p.routes) }
+
+// DefaultAllow reports whether unmatched requests need only a valid token.
+func (p *Policy) DefaultAllow() bool { return p.allow }

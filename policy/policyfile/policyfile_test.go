@@ -1,0 +1,77 @@
+package policyfile
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/ajwt/ajwt/policy"
+)
+
+const example = `issuer: http://127.0.0.1:8420
+resource: https://forge.example
+public_url: http://127.0.0.1:9000
+routes:
+  - match: {method: POST, path: "/repos/{owner}/{repo}/pulls"}
+    scopes: [repo:write]
+    workflow: vuln-patch
+    steps: [patch]
+    agents: [patcher]
+    context: {repo: "{owner}/{repo}"}
+    one_time: true
+  - match: {method: GET, path: "/health"}
+    public: true
+  - match: {method: GET, path: "/legacy/**"}
+    legacy: allow
+default: deny
+`
+
+func TestParseProtocolExample(t *testing.T) {
+	p, err := Parse([]byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := p.Routes()
+	if len(routes) != 3 || routes[0].Line != 5 || !routes[0].OneTime || !routes[1].Public || routes[2].Legacy != "allow" {
+		t.Fatalf("routes %+v", routes)
+	}
+	if p.Issuer != "http://127.0.0.1:8420" || p.Resource != "https://forge.example" || p.DefaultAllow() {
+		t.Fatalf("policy %+v", p)
+	}
+}
+
+func TestParseErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", strings.Replace(example, "one_time: true", "one_tim: true", 1), "line 11"},
+		{"duplicate key", strings.Replace(example, "one_time: true", "one_time: true\n    one_time: false", 1), "line 12"},
+		{"bad template", strings.Replace(example, "{owner}/{repo}/pulls", "{owner}x/pulls", 1), "line 5"},
+		{"context param missing", strings.Replace(example, `"{owner}/{repo}"}`, `"{org}/{repo}"}`, 1), "line 5"},
+		{"public with conditions", strings.Replace(example, "public: true", "public: true\n    scopes: [a]", 1), "line 12"},
+		{"bad default", strings.Replace(example, "default: deny", "default: maybe", 1), "default"},
+		{"alias", example + "x: &a [1]\ny: *a\n", "alias"},
+		{"not yaml", "{{{", "invalid"},
+		{"two documents", example + "---\nissuer: x\n", "document"},
+		{"legacy with agents", strings.Replace(example, "legacy: allow", "legacy: allow\n    agents: [x]", 1), "line 14"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !errors.Is(err, policy.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrInvalid mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(example))
+	f.Add([]byte("routes: [{match: {method: GET, path: /a/**}}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse(data)
+		if err == nil {
+			p.Match("GET", "/a/b")
+		}
+	})
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for the given time (default 3s); for long runs:
+#   scripts/fuzz.sh 10m
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${1:-3s}
+for pkg in $(go list ./...); do
+  for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+    echo "-- $pkg $target ($fuzztime)"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/ajwt-fuzz.log 2>&1 || { cat /tmp/ajwt-fuzz.log; exit 1; }
+  done
+done
