@@ -9,7 +9,9 @@ import (
 
 func FuzzParseJSON(f *testing.F) {
 	data, _ := os.ReadFile("../testdata/vectors/checksum.json")
-	var doc struct{ Vectors []struct{ Spec json.RawMessage } }
+	var doc struct {
+		Vectors []struct{ Spec json.RawMessage }
+	}
 	json.Unmarshal(data, &doc)
 	for _, v := range doc.Vectors {
 		f.Add([]byte(v.Spec))

@@ -164,7 +164,7 @@ func randomNumber(rng *rand.Rand) float64 {
 	case 1:
 		return rng.NormFloat64() * math.Pow(10, float64(rng.IntN(60)-30))
 	case 2:
-		return math.Float64frombits(rng.Uint64() &^ (0x7ff << 52) | uint64(rng.IntN(0x7fe)+1)<<52)
+		return math.Float64frombits(rng.Uint64()&^(0x7ff<<52) | uint64(rng.IntN(0x7fe)+1)<<52)
 	}
 	return rng.Float64()
 }
