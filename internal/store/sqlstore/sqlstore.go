@@ -1,0 +1,233 @@
+// Package sqlstore implements store.Store on SQL databases: SQLite
+// (modernc.org/sqlite, embedded, the default) and PostgreSQL (pgx, for
+// several server nodes sharing state). One set of queries serves both;
+// dialect.go holds the differences.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ajwt/ajwt/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a store.Store over database/sql.
+type DB struct {
+	d      dialect
+	write  *sql.DB // SQLite: one connection, so writers never contend
+	read   *sql.DB
+	wconn  *sql.Conn // SQLite: the writer connection, held for the store's life
+	wmu    sync.Mutex
+	wstmts map[string]*sql.Stmt
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Close releases the database.
+func (db *DB) Close() error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	var errs []error
+	if db.wconn != nil {
+		errs = append(errs, db.wconn.Close())
+	}
+	errs = append(errs, db.write.Close())
+	if db.read != db.write {
+		errs = append(errs, db.read.Close())
+	}
+	return errors.Join(errs...)
+}
+
+const maxRetries = 10
+
+// Update runs fn in a read-write transaction, retrying on serialisation
+// failures (PostgreSQL 40001/40P01, SQLite busy) with jittered backoff.
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := db.update(ctx, fn)
+		if err == nil || !db.d.retryable(err) || attempt >= maxRetries {
+			return err
+		}
+		backoff := time.Duration(1<<min(attempt, 6)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff)))):
+		}
+	}
+}
+
+func (db *DB) update(ctx context.Context, fn func(store.Tx) error) error {
+	if db.wconn != nil {
+		return db.updateSQLite(ctx, fn)
+	}
+	sqlTx, err := db.write.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	t := &tx{db: db, r: txRunner{d: db.d, tx: sqlTx}, writable: true}
+	if err := fn(t); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	return sqlTx.Commit()
+}
+
+// updateSQLite holds the writer connection for the transaction and starts
+// it IMMEDIATE, so the write lock is taken up front and a read-then-write
+// transaction can never fail to upgrade.
+func (db *DB) updateSQLite(ctx context.Context, fn func(store.Tx) error) (err error) {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = db.wconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	t := &tx{db: db, r: connRunner{db: db}, writable: true}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if _, err := db.wconn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
+	sqlTx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: db.d.name == "postgres"})
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	defer func() { _ = sqlTx.Rollback() }()
+	return fn(&tx{db: db, r: txRunner{d: db.d, tx: sqlTx}})
+}
+
+// runner executes queries inside the current transaction.
+type runner interface {
+	exec(ctx context.Context, query string, args ...any) (sql.Result, error)
+	query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error)
+}
+
+// connRunner runs on the SQLite writer connection with statements prepared
+// once for the store's life.
+type connRunner struct{ db *DB }
+
+func (c connRunner) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := c.db.wstmts[query]; ok {
+		return st, nil
+	}
+	st, err := c.db.wconn.PrepareContext(ctx, c.db.d.rebind(query))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: prepare: %w", err)
+	}
+	c.db.wstmts[query] = st
+	return st, nil
+}
+
+func (c connRunner) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (c connRunner) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (c connRunner) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryRowContext(ctx, args...), nil
+}
+
+// txRunner runs on a pooled transaction. It never prepares on the pool: a
+// transaction that waits for a free connection while holding a row lock
+// could deadlock the pool. (pgx caches prepared statements per connection.)
+type txRunner struct {
+	d  dialect
+	tx *sql.Tx
+}
+
+func (r txRunner) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return r.tx.ExecContext(ctx, r.d.rebind(q), args...)
+}
+
+func (r txRunner) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return r.tx.QueryContext(ctx, r.d.rebind(q), args...)
+}
+
+func (r txRunner) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	return r.tx.QueryRowContext(ctx, r.d.rebind(q), args...), nil
+}
+
+// migrate applies the embedded migrations of the dialect in one
+// transaction, recording the version reached.
+func migrate(ctx context.Context, conn *sql.Conn, d dialect) error {
+	if _, err := conn.ExecContext(ctx, d.beginMigration); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	err := applyMigrations(ctx, conn, d)
+	if err != nil {
+		_, _ = conn.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+func applyMigrations(ctx context.Context, conn *sql.Conn, d dialect) error {
+	if d.lockMigration != "" {
+		if _, err := conn.ExecContext(ctx, d.lockMigration); err != nil {
+			return fmt.Errorf("sqlstore: migration lock: %w", err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	var current int
+	_ = conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&current)
+	for v := current + 1; ; v++ {
+		body, err := migrations.ReadFile(fmt.Sprintf("migrations/%s_%03d.sql", d.name, v))
+		if err != nil {
+			return nil // no more migrations
+		}
+		for _, stmt := range strings.Split(string(body), ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("sqlstore: migration %d: %w", v, err)
+			}
+		}
+		if _, err := conn.ExecContext(ctx, d.rebind("INSERT INTO schema_version (version) VALUES (?)"), v); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,428 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ajwt/ajwt/internal/store"
+)
+
+// tx implements store.Tx.
+type tx struct {
+	db       *DB
+	r        runner
+	writable bool
+	uses     int // UseOnce calls, for opportunistic purging
+}
+
+var errReadOnly = errors.New("sqlstore: write in a read-only transaction")
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if !t.writable {
+		return nil, errReadOnly
+	}
+	return t.r.exec(ctx, q, args...)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.r.query(ctx, q, args...)
+}
+
+// scanOne scans a single-row query, mapping no rows to store.ErrNotFound.
+func (t *tx) scanOne(ctx context.Context, q string, args []any, dest ...any) error {
+	row, err := t.r.queryRow(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	err = row.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+func ns(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v) // slices and maps of strings only
+	return string(b)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+const agentCols = "agent_id, client_id, registration_id, version, checksum, jkt, public_jwk, spec, scopes, audiences, may_delegate_to, workflow_required, revoked, revoked_at, updated_at"
+
+func (t *tx) Agent(ctx context.Context, id string) (*store.Agent, error) {
+	var a store.Agent
+	var jwk, spec, scopes, auds, may string
+	var wreq, revoked int
+	var revokedAt, updatedAt int64
+	err := t.scanOne(ctx, "SELECT "+agentCols+" FROM agents WHERE agent_id = ?", []any{id},
+		&a.AgentID, &a.ClientID, &a.RegistrationID, &a.Version, &a.Checksum, &a.JKT, &jwk, &spec, &scopes, &auds, &may, &wreq, &revoked, &revokedAt, &updatedAt)
+	if err != nil {
+		return nil, err
+	}
+	a.PublicJWK, a.Spec = json.RawMessage(jwk), json.RawMessage(spec)
+	a.WorkflowRequired, a.Revoked = wreq == 1, revoked == 1
+	a.RevokedAt, a.UpdatedAt = fromNS(revokedAt), fromNS(updatedAt)
+	err = errors.Join(json.Unmarshal([]byte(scopes), &a.Scopes), json.Unmarshal([]byte(auds), &a.Audiences), json.Unmarshal([]byte(may), &a.MayDelegateTo))
+	return &a, err
+}
+
+func (t *tx) PutAgent(ctx context.Context, a *store.Agent) error {
+	_, err := t.exec(ctx, "INSERT INTO agents ("+agentCols+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "+
+		"ON CONFLICT (agent_id) DO UPDATE SET client_id = excluded.client_id, registration_id = excluded.registration_id, "+
+		"version = excluded.version, checksum = excluded.checksum, jkt = excluded.jkt, public_jwk = excluded.public_jwk, "+
+		"spec = excluded.spec, scopes = excluded.scopes, audiences = excluded.audiences, may_delegate_to = excluded.may_delegate_to, "+
+		"workflow_required = excluded.workflow_required, revoked = excluded.revoked, revoked_at = excluded.revoked_at, updated_at = excluded.updated_at",
+		a.AgentID, a.ClientID, a.RegistrationID, a.Version, a.Checksum, a.JKT, string(a.PublicJWK), string(a.Spec),
+		jsonText(nonNil(a.Scopes)), jsonText(nonNil(a.Audiences)), jsonText(nonNil(a.MayDelegateTo)),
+		boolInt(a.WorkflowRequired), boolInt(a.Revoked), ns(a.RevokedAt), ns(a.UpdatedAt))
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (t *tx) Workflow(ctx context.Context, id string, version int) (*store.Workflow, error) {
+	q, args := "SELECT workflow_id, version, definition, created_at FROM workflows WHERE workflow_id = ? ORDER BY version DESC LIMIT 1", []any{id}
+	if version > 0 {
+		q, args = "SELECT workflow_id, version, definition, created_at FROM workflows WHERE workflow_id = ? AND version = ?", []any{id, version}
+	}
+	var w store.Workflow
+	var def string
+	var created int64
+	if err := t.scanOne(ctx, q, args, &w.WorkflowID, &w.Version, &def, &created); err != nil {
+		return nil, err
+	}
+	w.Definition, w.CreatedAt = json.RawMessage(def), fromNS(created)
+	return &w, nil
+}
+
+func (t *tx) PutWorkflow(ctx context.Context, w *store.Workflow) error {
+	if _, err := t.Workflow(ctx, w.WorkflowID, w.Version); err == nil {
+		return fmt.Errorf("workflow %s version %d: %w", w.WorkflowID, w.Version, store.ErrConflict)
+	}
+	_, err := t.exec(ctx, "INSERT INTO workflows (workflow_id, version, definition, created_at) VALUES (?,?,?,?)",
+		w.WorkflowID, w.Version, string(w.Definition), ns(w.CreatedAt))
+	return err
+}
+
+const runCols = "run_id, client_id, workflow_id, workflow_version, status, initiated_by, execution_context, steps, created_at"
+
+func (t *tx) CreateRun(ctx context.Context, r *store.Run) error {
+	if _, err := t.Run(ctx, r.RunID); err == nil {
+		return fmt.Errorf("run %s: %w", r.RunID, store.ErrConflict)
+	}
+	_, err := t.exec(ctx, "INSERT INTO runs ("+runCols+") VALUES (?,?,?,?,?,?,?,?,?)",
+		r.RunID, r.ClientID, r.WorkflowID, r.WorkflowVersion, r.Status, r.InitiatedBy, jsonText(r.ExecutionContext), stepsJSON(r.Steps), ns(r.CreatedAt))
+	return err
+}
+
+func (t *tx) Run(ctx context.Context, id string) (*store.Run, error) {
+	return t.readRun(ctx, id, "")
+}
+
+func (t *tx) RunForUpdate(ctx context.Context, id string) (*store.Run, error) {
+	return t.readRun(ctx, id, t.db.d.forUpdate)
+}
+
+func (t *tx) readRun(ctx context.Context, id, lock string) (*store.Run, error) {
+	var r store.Run
+	var ectx, steps string
+	var created int64
+	err := t.scanOne(ctx, "SELECT "+runCols+" FROM runs WHERE run_id = ?"+lock, []any{id},
+		&r.RunID, &r.ClientID, &r.WorkflowID, &r.WorkflowVersion, &r.Status, &r.InitiatedBy, &ectx, &steps, &created)
+	if err != nil {
+		return nil, err
+	}
+	r.CreatedAt = fromNS(created)
+	if err := json.Unmarshal([]byte(ectx), &r.ExecutionContext); err != nil {
+		return nil, err
+	}
+	r.Steps, err = parseSteps(steps)
+	return &r, err
+}
+
+func (t *tx) SaveRun(ctx context.Context, r *store.Run) error {
+	res, err := t.exec(ctx, "UPDATE runs SET status = ?, steps = ? WHERE run_id = ?", r.Status, stepsJSON(r.Steps), r.RunID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+type stepRecord struct {
+	ID          string   `json:"id"`
+	State       string   `json:"state"`
+	Holder      string   `json:"holder,omitempty"`
+	Chain       []string `json:"chain,omitempty"`
+	CompletedBy string   `json:"completed_by,omitempty"`
+	CompletedAt int64    `json:"completed_at,omitempty"`
+	Seq         int      `json:"seq,omitempty"`
+}
+
+func stepsJSON(steps []store.Step) string {
+	recs := make([]stepRecord, len(steps))
+	for i, s := range steps {
+		recs[i] = stepRecord{s.ID, s.State, s.Holder, s.Chain, s.CompletedBy, ns(s.CompletedAt), s.Seq}
+	}
+	return jsonText(recs)
+}
+
+func parseSteps(text string) ([]store.Step, error) {
+	var recs []stepRecord
+	if err := json.Unmarshal([]byte(text), &recs); err != nil {
+		return nil, err
+	}
+	steps := make([]store.Step, len(recs))
+	for i, r := range recs {
+		steps[i] = store.Step{ID: r.ID, State: r.State, Holder: r.Holder, Chain: r.Chain, CompletedBy: r.CompletedBy, CompletedAt: fromNS(r.CompletedAt), Seq: r.Seq}
+	}
+	return steps, nil
+}
+
+const tokenCols = "jti, kind, client_id, agent_id, version, run_id, step_id, parent_jti, jkt, scope, audience, chain, issued_at, expires_at, revoked, revoked_at"
+
+func (t *tx) PutToken(ctx context.Context, k *store.Token) error {
+	_, err := t.exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		k.JTI, k.Kind, k.ClientID, k.AgentID, k.Version, k.RunID, k.StepID, k.ParentJTI, k.JKT, k.Scope, k.Audience,
+		jsonText(nonNil(k.Chain)), ns(k.IssuedAt), ns(k.ExpiresAt), boolInt(k.Revoked), ns(k.RevokedAt))
+	return err
+}
+
+func scanToken(sc interface{ Scan(...any) error }) (*store.Token, error) {
+	var k store.Token
+	var chain string
+	var issued, expires, revokedAt int64
+	var revoked int
+	if err := sc.Scan(&k.JTI, &k.Kind, &k.ClientID, &k.AgentID, &k.Version, &k.RunID, &k.StepID, &k.ParentJTI, &k.JKT, &k.Scope,
+		&k.Audience, &chain, &issued, &expires, &revoked, &revokedAt); err != nil {
+		return nil, err
+	}
+	k.IssuedAt, k.ExpiresAt, k.RevokedAt, k.Revoked = fromNS(issued), fromNS(expires), fromNS(revokedAt), revoked == 1
+	return &k, json.Unmarshal([]byte(chain), &k.Chain)
+}
+
+func (t *tx) Token(ctx context.Context, jti string) (*store.Token, error) {
+	row, err := t.r.queryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE jti = ?", jti)
+	if err != nil {
+		return nil, err
+	}
+	k, err := scanToken(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return k, err
+}
+
+func (t *tx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, val string }{{"agent_id", f.AgentID}, {"run_id", f.RunID}, {"parent_jti", f.ParentJTI}, {"client_id", f.ClientID}} {
+		if c.val != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.val)
+		}
+	}
+	if f.Active {
+		where, args = append(where, "revoked = 0 AND expires_at > ?"), append(args, ns(f.Now))
+	}
+	q := "SELECT " + tokenCols + " FROM tokens"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY issued_at, jti"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Token
+	for rows.Next() {
+		k, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) RevokeTokens(ctx context.Context, jtis []string, at time.Time) error {
+	for _, j := range jtis {
+		if _, err := t.exec(ctx, "UPDATE tokens SET revoked = 1, revoked_at = ? WHERE jti = ? AND revoked = 0", ns(at), j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) UseOnce(ctx context.Context, id string, exp time.Time) (bool, error) {
+	now := time.Now()
+	if t.uses++; t.uses == 1 && now.UnixNano()%64 == 0 {
+		if _, err := t.exec(ctx, "DELETE FROM used_ids WHERE expires < ?", ns(now)); err != nil {
+			return false, err
+		}
+	}
+	var expires int64
+	err := t.scanOne(ctx, "SELECT expires FROM used_ids WHERE id = ?"+t.db.d.forUpdate, []any{id}, &expires)
+	switch {
+	case err == nil && expires > ns(now):
+		return false, nil
+	case err == nil:
+		_, err = t.exec(ctx, "UPDATE used_ids SET expires = ? WHERE id = ?", ns(exp), id)
+		return err == nil, err
+	case !errors.Is(err, store.ErrNotFound):
+		return false, err
+	}
+	res, err := t.exec(ctx, "INSERT INTO used_ids (id, expires) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", id, ns(exp))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+func (t *tx) AddRevocation(ctx context.Context, r *store.Revocation) error {
+	if err := t.lockHead(ctx); err != nil {
+		return err
+	}
+	return t.scanOne(ctx, "INSERT INTO revocations (type, id, at, expires) VALUES (?,?,?,?) RETURNING seq",
+		[]any{r.Type, r.ID, ns(r.At), ns(r.Expires)}, &r.Seq)
+}
+
+// lockHead serialises writers of sequence-ordered tables across nodes, so
+// feed and audit sequence numbers appear in commit order.
+func (t *tx) lockHead(ctx context.Context) error {
+	if t.db.d.forUpdate == "" {
+		return nil // SQLite: writers are already serialised
+	}
+	var seq int64
+	return t.scanOne(ctx, "SELECT seq FROM audit_head WHERE id = 1"+t.db.d.forUpdate, nil, &seq)
+}
+
+func (t *tx) Revocations(ctx context.Context, after int64, now time.Time, limit int) ([]*store.Revocation, error) {
+	rows, err := t.query(ctx, "SELECT seq, type, id, at, expires FROM revocations WHERE seq > ? AND expires > ? ORDER BY seq LIMIT ?", after, ns(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Revocation
+	for rows.Next() {
+		var r store.Revocation
+		var at, exp int64
+		if err := rows.Scan(&r.Seq, &r.Type, &r.ID, &at, &exp); err != nil {
+			return nil, err
+		}
+		r.At, r.Expires = fromNS(at), fromNS(exp)
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
+	if !t.writable {
+		return errReadOnly
+	}
+	var seq int64
+	var hash string
+	if err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+t.db.d.forUpdate, nil, &seq, &hash); err != nil {
+		return err
+	}
+	e.Seq, e.Prev = seq+1, hash
+	e.Hash = store.HashAudit(e)
+	if _, err := t.exec(ctx, "INSERT INTO audit (seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+		e.Seq, ns(e.Time), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail, e.Prev, e.Hash); err != nil {
+		return err
+	}
+	_, err := t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", e.Seq, e.Hash)
+	return err
+}
+
+func (t *tx) Audit(ctx context.Context, runID string, after int64, limit int) ([]*store.AuditEntry, error) {
+	q, args := "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", []any{after, limit}
+	if runID != "" {
+		q, args = "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?", []any{runID, after, limit}
+	}
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var tm int64
+		if err := rows.Scan(&e.Seq, &tm, &e.Event, &e.ClientID, &e.AgentID, &e.RunID, &e.Step, &e.Outcome, &e.Detail, &e.Prev, &e.Hash); err != nil {
+			return nil, err
+		}
+		e.Time = time.Unix(0, tm)
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1", nil, &seq, &hash)
+	return seq, hash, err
+}
+
+func (t *tx) SigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	rows, err := t.query(ctx, "SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys ORDER BY created_at, kid")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		var created, retired int64
+		if err := rows.Scan(&k.KeyID, &k.Alg, &k.PrivatePEM, &created, &retired); err != nil {
+			return nil, err
+		}
+		k.CreatedAt, k.RetiredAt = fromNS(created), fromNS(retired)
+		out = append(out, &k)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) PutSigningKey(ctx context.Context, k *store.SigningKey) error {
+	_, err := t.exec(ctx, "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) VALUES (?,?,?,?,?) "+
+		"ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private_pem = excluded.private_pem, created_at = excluded.created_at, retired_at = excluded.retired_at",
+		k.KeyID, k.Alg, k.PrivatePEM, ns(k.CreatedAt), ns(k.RetiredAt))
+	return err
+}
