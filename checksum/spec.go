@@ -301,3 +301,14 @@ func deepCopy(v any) any {
 	}
 	return v
 }
+
+// MarshalJSON writes the spec as a §2.1 spec file would hold it; tools is
+// always an array.
+func (s Spec) MarshalJSON() ([]byte, error) {
+	type plain Spec // no methods: no recursion
+	p := plain(s)
+	if p.Tools == nil {
+		p.Tools = []Tool{}
+	}
+	return json.Marshal(p)
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestMain lets tests run the real binary as a subprocess: the test binary
+// re-executes itself with AJWT_MAIN=1 and behaves as `ajwt`.
+func TestMain(m *testing.M) {
+	if os.Getenv("AJWT_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// ajwt runs one command line in-process.
+func ajwt(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestChecksumCommand(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "a.json")
+	os.WriteFile(spec, []byte(`{"agent_id":"planner","prompt_template":"You plan dependency upgrades.","tools":[]}`), 0o644)
+	const want = "sha256:467a6f653944f2019ccf64113cd97681d37756d9d3fb001b10ae168f32d765d8" // shared/vectors "minimal"
+
+	out, errOut, code := ajwt(t, "", "checksum", spec)
+	if code != 0 || out != want+"\n" || errOut != "" {
+		t.Fatalf("checksum: code %d out %q err %q", code, out, errOut)
+	}
+	out, _, _ = ajwt(t, "", "checksum", "--canonical", spec)
+	if out != `{"agent_id":"planner","prompt_template":"You plan dependency upgrades.","tools":[]}`+"\n" {
+		t.Fatalf("--canonical: %q", out)
+	}
+	out, _, _ = ajwt(t, "", "checksum", "--json", spec)
+	if !strings.Contains(out, `"agent_checksum":"`+want+`"`) {
+		t.Fatalf("--json: %q", out)
+	}
+	for _, name := range []string{"planner", "patcher", "classifier", "supervisor"} {
+		if _, errOut, code := ajwt(t, "", "checksum", "../../examples/vuln-patch/agents/"+name+".yaml"); code != 0 {
+			t.Errorf("example %s: %s", name, errOut)
+		}
+	}
+}
+
+func TestCommandErrorsAreOneLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("agent_id: x\nprompt_template: hi {{who}}\nmodel: gpt\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		want string // substring of the one-line error
+	}{
+		{"missing file", []string{"checksum", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"bad spec names the line", []string{"checksum", bad}, "line"},
+		{"unknown flag", []string{"checksum", "--bogus", bad}, "bogus"},
+		{"no args", []string{"checksum"}, "arg"},
+		{"bad alg", []string{"keys", "generate", "--alg", "HS256"}, "HS256"},
+		{"derive needs flags", []string{"keys", "derive"}, "required"},
+		{"serve bad config", []string{"serve", "--config", bad, "--data", dir}, "bad.yaml"},
+		{"audit verify without db", []string{"audit", "verify", "--data", dir}, "no ajwt database"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := ajwt(t, "", tt.args...)
+			if code == 0 {
+				t.Fatalf("exit 0, out %q", out)
+			}
+			if strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "ajwt: ") || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("stderr %q, want one line containing %q", errOut, tt.want)
+			}
+		})
+	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "master.key")
+	os.WriteFile(secret, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	out, errOut, code := ajwt(t, "", "keys", "derive", "--secret-file", secret, "--agent", "../../examples/vuln-patch/agents/patcher.yaml")
+	if code != 0 || !strings.Contains(out, `"jkt"`) || !strings.Contains(out, `"crv": "Ed25519"`) || strings.Contains(out, `"d"`) {
+		t.Fatalf("derive: %d %q %q", code, out, errOut)
+	}
+	out2, _, _ := ajwt(t, "", "keys", "derive", "--secret-file", secret, "--agent", "../../examples/vuln-patch/agents/patcher.yaml")
+	if out != out2 {
+		t.Fatal("derivation is not deterministic")
+	}
+	os.WriteFile(secret, []byte("short"), 0o600)
+	if _, errOut, code := ajwt(t, "", "keys", "derive", "--secret-file", secret, "--agent", "../../examples/vuln-patch/agents/patcher.yaml"); code == 0 {
+		t.Fatal("a 5-byte master secret was accepted")
+	} else if !strings.Contains(errOut, "32") {
+		t.Fatalf("error %q does not explain the size", errOut)
+	}
+	for _, alg := range []string{"ES256", "EdDSA", "RS256"} {
+		out, errOut, code := ajwt(t, "", "keys", "generate", "--alg", alg)
+		if code != 0 || !strings.HasPrefix(out, "-----BEGIN PRIVATE KEY-----") {
+			t.Fatalf("generate %s: %d %q %q", alg, code, out, errOut)
+		}
+	}
+	keyFile := filepath.Join(dir, "k.pem")
+	if out, errOut, code := ajwt(t, "", "keys", "generate", "--alg", "ES256", "--out", keyFile); code != 0 || !strings.Contains(out, `"kty": "EC"`) {
+		t.Fatalf("generate --out: %d %q %q", code, out, errOut)
+	}
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", st, err)
+	}
+	if _, _, code := ajwt(t, "", "keys", "generate", "--alg", "ES256", "--out", keyFile); code == 0 {
+		t.Fatal("generate overwrote an existing key file")
+	}
+}
+
+func TestHashSecret(t *testing.T) {
+	out, _, code := ajwt(t, "correct horse battery staple\n", "hash-secret")
+	if code != 0 || !strings.Contains(out, "$argon2id$v=19$") {
+		t.Fatalf("human secret: %d %q", code, out)
+	}
+	out, _, code = ajwt(t, "", "hash-secret", "--generate")
+	if code != 0 || !strings.Contains(out, "client_secret: ajwt_s_") || !strings.Contains(out, "$sha256$") {
+		t.Fatalf("generated secret: %d %q", code, out)
+	}
+	if _, _, code := ajwt(t, "", "hash-secret"); code == 0 {
+		t.Fatal("empty stdin accepted")
+	}
+}

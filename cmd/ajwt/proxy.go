@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/ajwt/ajwt/middleware"
+	"github.com/ajwt/ajwt/policy"
+	"github.com/ajwt/ajwt/policy/policyfile"
+	"github.com/ajwt/ajwt/protocol"
+	"github.com/ajwt/ajwt/proxy"
+)
+
+func (e *env) proxyCmd() *cobra.Command {
+	var policyPath, upstream, addr, issuer string
+	cmd := &cobra.Command{
+		Use:   "proxy --policy FILE --upstream URL --addr HOST:PORT",
+		Short: "Run the enforcing reverse proxy in front of an unmodified API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rules, err := loadRules(policyPath, issuer)
+			if err != nil {
+				return err
+			}
+			up, err := url.Parse(upstream)
+			if err != nil || up.Scheme == "" || up.Host == "" {
+				return fmt.Errorf("--upstream: want an absolute URL, got %q", upstream)
+			}
+			return e.runProxy(cmd.Context(), rules, up, addr)
+		},
+	}
+	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML)")
+	cmd.Flags().StringVar(&upstream, "upstream", "", "URL of the API to protect")
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9000", "listen address")
+	cmd.Flags().StringVar(&issuer, "issuer", "", "IdP issuer URL (overrides the policy's issuer)")
+	_ = cmd.MarkFlagRequired("policy")
+	_ = cmd.MarkFlagRequired("upstream")
+	return cmd
+}
+
+func loadRules(path, issuer string) (*policy.Policy, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := policyfile.ParseRules(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if issuer != "" {
+		rules.Issuer = issuer
+	}
+	p, err := policy.Compile(*rules)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, addr string) error {
+	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+	reg := prometheus.NewRegistry()
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total", Help: "Requests by decision and reason."}, []string{"decision", "reason"})
+	reg.MustRegister(decisions)
+	enf, err := middleware.New(ctx, pol, middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions)))
+	if err != nil {
+		return err
+	}
+	defer enf.Close()
+	h, err := proxy.New(up, enf, proxy.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", h)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	logger.Info("ajwt proxy serving", "addr", ln.Addr().String(), "upstream", up.String(), "issuer", pol.Issuer)
+	return serveHTTP(ctx, ln, mux, logger)
+}
+
+// accessLog records each decision with agent, run and step — never the
+// token or the proof.
+func accessLog(log *slog.Logger, decisions *prometheus.CounterVec) func(*http.Request, *middleware.Verified, error) {
+	return func(r *http.Request, v *middleware.Verified, err error) {
+		attrs := []any{"method", r.Method, "path", r.URL.Path}
+		if v != nil {
+			attrs = append(attrs, "agent", v.Claims.Subject)
+			if in := v.Claims.Intent; in != nil {
+				attrs = append(attrs, "run", in.RunID, "step", in.WorkflowStep)
+			}
+		}
+		if err != nil {
+			_, wire := protocol.Wire(err)
+			decisions.WithLabelValues("deny", wire.Reason).Inc()
+			log.Info("deny", append(attrs, "error", wire.Error, "reason", wire.Reason)...)
+			return
+		}
+		decisions.WithLabelValues("allow", "").Inc()
+		log.Info("allow", attrs...)
+	}
+}
+
+func (e *env) policyCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "policy", Short: "Enforcement policies"}
+	check := &cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a policy file; errors name the line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := policyfile.Load(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: ok, %d routes, issuer %s, resource %s\n", args[0], len(p.Routes()), p.Issuer, p.Resource)
+			return nil
+		},
+	}
+	cmd.AddCommand(check)
+	return cmd
+}

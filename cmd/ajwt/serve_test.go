@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/keys"
+	"github.com/ajwt/ajwt/protocol"
+	"github.com/ajwt/ajwt/specfile"
+)
+
+// server is a real `ajwt serve` subprocess.
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startServer(t *testing.T, dir, addr string) *server {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--config", filepath.Join(dir, "ajwt.yaml"), "--data", filepath.Join(dir, "data"), "--addr", addr)
+	cmd.Env = append(os.Environ(), "AJWT_MAIN=1")
+	logFile, _ := os.Create(filepath.Join(dir, "serve.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, base: "http://" + addr}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get(s.base + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return s
+			}
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
+	t.Fatalf("server did not become ready:\n%s", log)
+	return nil
+}
+
+func (s *server) stop(sig syscall.Signal) {
+	s.t.Helper()
+	_ = s.cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if sig == syscall.SIGTERM && err != nil {
+			s.t.Fatalf("server exited with %v after SIGTERM", err)
+		}
+	case <-time.After(40 * time.Second):
+		s.t.Fatal("server did not stop")
+	}
+}
+
+func (s *server) call(method, path, auth string, body io.Reader, hdr http.Header) (int, map[string]any) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.base+path, body)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+func (s *server) clientToken(id, secret string) string {
+	s.t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	tok, _ := out["access_token"].(string)
+	if tok == "" {
+		s.t.Fatalf("client_credentials %s: %d %v", id, res.StatusCode, out)
+	}
+	return tok
+}
+
+func readSecrets(t *testing.T, dir string) map[string]string {
+	f, err := os.Open(filepath.Join(dir, "client-secrets.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && !strings.HasPrefix(k, "#") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// agentKey derives an example agent's key the way the shim does.
+func agentKey(t *testing.T, dir, id string) (*keys.Signer, checksum.Checksum) {
+	t.Helper()
+	master, err := keys.LoadMasterSecretFile(filepath.Join(dir, "shim-master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := specfile.Load(filepath.Join(dir, "agents", id+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := checksum.Sum(spec)
+	priv, err := keys.DeriveAgentKey(master, id, string(sum))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := keys.NewSigner(priv, keys.EdDSA, "")
+	return signer, sum
+}
+
+// TestInitServeRestart is the newcomer's path: init, serve, use, stop,
+// restart; registrations, runs, keys and audit survive.
+func TestInitServeRestart(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	if out, errOut, code := ajwt(t, "", "init", "--dir", dir, "--issuer", "http://"+addr); code != 0 {
+		t.Fatalf("init: %s %s", out, errOut)
+	}
+	sec := readSecrets(t, dir)
+	s := startServer(t, dir, addr)
+
+	_, jwksBefore := s.call(http.MethodGet, "/jwks.json", "", nil, nil)
+	run := s.startRun(sec)
+	key, sum := agentKey(t, dir, "classifier")
+	tok := s.grantStep(key, sum, "classifier", run, "classify", sec)
+	path := "/v1/runs/" + run + "/steps/classify/complete"
+	proof, _ := dpop.NewProof(key, http.MethodPost, s.base+path, dpop.ProofOptions{AccessToken: tok})
+	if code, body := s.call(http.MethodPost, path, "DPoP "+tok, nil, http.Header{"Dpop": {proof}}); code != 200 {
+		t.Fatalf("complete: %d %v", code, body)
+	}
+	s.stop(syscall.SIGTERM)
+
+	s = startServer(t, dir, addr)
+	admin := "Bearer " + s.clientToken("admin", sec["AJWT_ADMIN_SECRET"])
+	if code, body := s.call(http.MethodGet, "/v1/agents/patcher", admin, nil, nil); code != 200 || body["version"] != float64(1) {
+		t.Fatalf("agent after restart: %d %v", code, body)
+	}
+	app := "Bearer " + s.clientToken("patch-app", sec["AJWT_PATCH_APP_SECRET"])
+	code, body := s.call(http.MethodGet, "/v1/runs/"+run, app, nil, nil)
+	steps, _ := body["steps"].([]any)
+	if code != 200 || len(steps) == 0 || steps[0].(map[string]any)["state"] != "completed" {
+		t.Fatalf("run after restart: %d %v", code, body)
+	}
+	_, jwksAfter := s.call(http.MethodGet, "/jwks.json", "", nil, nil)
+	if b1, _ := json.Marshal(jwksBefore); string(b1) != mustJSON(jwksAfter) {
+		t.Fatalf("signing keys changed across restart:\n%v\n%v", jwksBefore, jwksAfter)
+	}
+	s.stop(syscall.SIGTERM)
+	if out, errOut, code := ajwt(t, "", "audit", "verify", "--data", filepath.Join(dir, "data")); code != 0 || !strings.Contains(out, "chain intact") {
+		t.Fatalf("audit verify: %d %s %s", code, out, errOut)
+	}
+}
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func (s *server) startRun(sec map[string]string) string {
+	s.t.Helper()
+	app := "Bearer " + s.clientToken("patch-app", sec["AJWT_PATCH_APP_SECRET"])
+	code, body := s.call(http.MethodPost, "/v1/runs", app, strings.NewReader(`{"workflow_id":"vuln-patch","initiated_by":"user:alice","execution_context":{"repo":"acme/web"}}`), nil)
+	if code != 201 {
+		s.t.Fatalf("start run: %d %v", code, body)
+	}
+	return body["run_id"].(string)
+}
+
+func (s *server) grantStep(key *keys.Signer, sum checksum.Checksum, agent, run, step string, sec map[string]string) string {
+	s.t.Helper()
+	proof, err := dpop.NewProof(key, http.MethodPost, s.base+"/token", dpop.ProofOptions{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {protocol.GrantAgentChecksum}, "agent_id": {agent}, "agent_checksum": {string(sum)},
+		"run_id": {run}, "workflow_step": {step}, "client_id": {"patch-app"}, "client_secret": {sec["AJWT_PATCH_APP_SECRET"]}}
+	code, body := s.call(http.MethodPost, "/token", "", strings.NewReader(form.Encode()),
+		http.Header{"Dpop": {proof}, "Content-Type": {"application/x-www-form-urlencoded"}})
+	if code != 200 {
+		s.t.Fatalf("grant %s: %d %v", step, code, body)
+	}
+	return body["access_token"].(string)
+}

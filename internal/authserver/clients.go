@@ -1,0 +1,190 @@
+package authserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/ajwt/ajwt/protocol"
+)
+
+// client is a configured OAuth client as the server holds it in memory.
+type client struct {
+	id        string
+	secret    *secretHash         // nil for private_key_jwt clients
+	jwks      *jose.JSONWebKeySet // private_key_jwt keys
+	scopes    []string
+	audiences []string
+}
+
+func newClient(cc ClientConfig) (*client, error) {
+	c := &client{id: cc.ClientID, scopes: cc.Scopes, audiences: cc.Audiences}
+	switch {
+	case cc.ClientSecret != "":
+		// The plaintext is in the configuration file already, so a KDF
+		// would protect nothing: keep a digest and compare digests.
+		sum := sha256.Sum256([]byte(cc.ClientSecret))
+		c.secret = &secretHash{kind: "sha256", key: sum[:]}
+	case cc.ClientSecretHash != "":
+		h, err := parseSecretHash(cc.ClientSecretHash)
+		if err != nil {
+			return nil, err
+		}
+		c.secret = h
+	default:
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(cc.jwksJSON, &set); err != nil || len(set.Keys) == 0 {
+			return nil, fmt.Errorf("client %s: jwks: want a JWK set with public keys", cc.ClientID)
+		}
+		for _, k := range set.Keys {
+			if !k.IsPublic() || !k.Valid() {
+				return nil, fmt.Errorf("client %s: jwks: only valid public keys allowed", cc.ClientID)
+			}
+		}
+		c.jwks = &set
+	}
+	return c, nil
+}
+
+func (c *client) hasScope(s string) bool { return slices.Contains(c.scopes, s) }
+
+const assertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+var errClient = &protocol.Error{Code: protocol.CodeInvalidClient, Status: http.StatusUnauthorized, Description: "client authentication failed"}
+
+// authenticateClient implements client_secret_basic, client_secret_post and
+// private_key_jwt (RFC 6749 §2.3, RFC 7523 §2.2). Exactly one method may be
+// used. Every failure looks the same to the caller.
+func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (*client, error) {
+	user, pass, basic := r.BasicAuth()
+	post := form.Get("client_secret") != ""
+	jwtAuth := form.Get("client_assertion") != "" || form.Get("client_assertion_type") != ""
+	methods := 0
+	for _, m := range []bool{basic, post, jwtAuth} {
+		if m {
+			methods++
+		}
+	}
+	switch {
+	case methods > 1:
+		return nil, errBadRequest("use exactly one client authentication method")
+	case basic:
+		return s.checkSecret(unescapeBasic(user), unescapeBasic(pass))
+	case post:
+		return s.checkSecret(form.Get("client_id"), form.Get("client_secret"))
+	case jwtAuth:
+		return s.checkClientAssertion(ctx, form)
+	}
+	return nil, errClient.WithDescription("client authentication required")
+}
+
+// unescapeBasic undoes the form-encoding RFC 6749 §2.3.1 applies to the
+// Basic credentials.
+func unescapeBasic(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+func (s *Server) checkSecret(id, secret string) (*client, error) {
+	c := s.clients[id]
+	if c == nil || c.secret == nil || secret == "" || len(secret) > 512 {
+		return nil, errClient
+	}
+	if !s.secrets.check(id, c.secret, secret) {
+		return nil, errClient
+	}
+	return c, nil
+}
+
+func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*client, error) {
+	if form.Get("client_assertion_type") != assertionTypeJWTBearer {
+		return nil, errBadRequest("client_assertion_type must be %s", assertionTypeJWTBearer)
+	}
+	raw := form.Get("client_assertion")
+	if len(raw) > protocol.MaxTokenSize {
+		return nil, errClient
+	}
+	tok, err := jwt.ParseSigned(raw, s.joseAlgs)
+	if err != nil {
+		return nil, errClient
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, errClient
+	}
+	c := s.clients[unverified.Issuer]
+	if c == nil || c.jwks == nil {
+		return nil, errClient
+	}
+	var claims jwt.Claims
+	if err := tok.Claims(c.jwks, &claims); err != nil {
+		return nil, errClient
+	}
+	if err := s.checkAssertionClaims(ctx, c, &claims); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Server) checkAssertionClaims(ctx context.Context, c *client, claims *jwt.Claims) error {
+	expected := jwt.Expected{Issuer: c.id, Subject: c.id, Time: s.now()}
+	if err := claims.ValidateWithLeeway(expected, protocol.DefaultLeeway); err != nil {
+		return errClient
+	}
+	if !claims.Audience.Contains(s.cfg.Issuer) && !claims.Audience.Contains(s.cfg.Issuer+"/token") {
+		return errClient
+	}
+	if claims.Expiry == nil || claims.ID == "" || claims.Expiry.Time().Sub(s.now()) > 5*time.Minute {
+		return errClient.WithDescription("client assertion needs jti and an exp at most 5 minutes ahead")
+	}
+	fresh, err := s.useOnce(ctx, "client-assertion:"+c.id+":"+claims.ID, claims.Expiry.Time())
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return errClient.WithDescription("client assertion replayed")
+	}
+	return nil
+}
+
+// scopeList splits a space-separated scope string, refusing junk.
+func scopeList(s string) ([]string, error) {
+	if len(s) > 1024 {
+		return nil, newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "scope too long")
+	}
+	fields := strings.Fields(s)
+	for _, f := range fields {
+		if !validScopeToken(f) {
+			return nil, newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "malformed scope %q", trunc(f))
+		}
+	}
+	return fields, nil
+}
+
+// validScopeToken follows RFC 6749 §3.3 scope-token characters.
+func validScopeToken(s string) bool {
+	for _, r := range s {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func trunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

@@ -1,0 +1,293 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/internal/store"
+	"github.com/ajwt/ajwt/protocol"
+	"github.com/ajwt/ajwt/token"
+)
+
+// agentRequest is a well-formed agent_checksum grant request (§6.2).
+type agentRequest struct {
+	agentID   string
+	checksum  checksum.Checksum
+	resource  string
+	scopes    []string
+	runID     string
+	step      string
+	assertion string
+}
+
+func parseAgentRequest(form url.Values) (*agentRequest, error) {
+	req := &agentRequest{agentID: form.Get("agent_id"), resource: form.Get("resource"), runID: form.Get("run_id"),
+		step: form.Get("workflow_step"), assertion: form.Get("delegation_assertion")}
+	if !validID(req.agentID) {
+		return nil, errBadRequest("agent_id is required and must match %s", idPattern)
+	}
+	sum, alias := form.Get("agent_checksum"), form.Get("computed_checksum")
+	if sum != "" && alias != "" && sum != alias {
+		return nil, errBadRequest("agent_checksum and computed_checksum differ")
+	}
+	if sum == "" {
+		sum = alias
+	}
+	var err error
+	if req.checksum, err = checksum.ParseChecksum(sum); err != nil {
+		return nil, errBadRequest("agent_checksum: want sha256:<64 lowercase hex>")
+	}
+	if req.resource != "" && !validResource(req.resource) {
+		return nil, errBadRequest("resource must be an absolute URI")
+	}
+	if (req.runID == "") != (req.step == "") {
+		return nil, errBadRequest("run_id and workflow_step go together")
+	}
+	if req.runID != "" && (!validRunOrID(req.runID) || len(req.runID) > 64 || !validID(req.step)) {
+		return nil, errBadRequest("malformed run_id or workflow_step")
+	}
+	if len(req.assertion) > protocol.MaxTokenSize {
+		return nil, errBadRequest("delegation_assertion larger than %d bytes", protocol.MaxTokenSize)
+	}
+	if req.scopes, err = scopeList(form.Get("scope")); err != nil {
+		return nil, errBadRequest("malformed scope")
+	}
+	return req, nil
+}
+
+func (s *Server) grantAgent(r *http.Request, c *client, form url.Values) (*tokenResponse, error) {
+	ctx := r.Context()
+	req, err := parseAgentRequest(form)
+	if err != nil {
+		return nil, err
+	}
+	agent, err := s.ownAgent(ctx, c, req.agentID)
+	if err != nil {
+		return nil, err
+	}
+	if agent.WorkflowRequired && req.runID == "" {
+		return nil, errBadRequest("agent %s requires run_id and workflow_step", agent.AgentID)
+	}
+	if !req.checksum.Equal(checksum.Checksum(agent.Checksum)) {
+		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent")
+	}
+	if _, err := s.checkProof(ctx, r, agent.JKT, ""); err != nil {
+		return nil, err
+	}
+	var del *delegation
+	if req.assertion != "" {
+		del = s.verifyAssertion(ctx, c, req.assertion)
+	}
+	var claims *token.Claims
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if req.runID == "" {
+			claims, err = s.issueWithoutRun(ctx, tx, c, agent, req)
+		} else {
+			claims, err = s.issueForStep(ctx, tx, c, agent, req, del)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.respond(claims, "DPoP")
+}
+
+// ownAgent loads an agent of client c: unknown_agent when it does not exist
+// or belongs to another client (the two are indistinguishable on purpose),
+// agent_revoked when revoked.
+func (s *Server) ownAgent(ctx context.Context, c *client, id string) (*store.Agent, error) {
+	var a *store.Agent
+	err := s.store.View(ctx, func(tx store.Tx) (err error) {
+		a, err = tx.Agent(ctx, id)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.ClientID != c.id) {
+		return nil, newErr(protocol.CodeUnknownAgent, http.StatusUnauthorized, "unknown agent")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Revoked {
+		return nil, newErr(protocol.CodeAgentRevoked, http.StatusUnauthorized, "agent %s is revoked", a.AgentID)
+	}
+	return a, nil
+}
+
+// issueForStep applies the run-state checks of §6.2 and moves the step to
+// in_progress, all inside the caller's transaction.
+func (s *Server) issueForStep(ctx context.Context, tx store.Tx, c *client, a *store.Agent, req *agentRequest, del *delegation) (*token.Claims, error) {
+	run, wf, def, st, err := s.lockStep(ctx, tx, c, req.runID, req.step)
+	if err != nil {
+		return nil, err
+	}
+	renewal := st.State == store.StepInProgress && st.Holder == a.AgentID
+	if err := checkAssignment(run, def, st, a.AgentID, del != nil, renewal); err != nil {
+		return nil, err
+	}
+	chain, parent, err := s.stepChain(ctx, tx, run, wf, def, st, a, del, renewal)
+	if err != nil {
+		return nil, err
+	}
+	scope, err := grantScope(req.scopes, def.Scopes, a.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	aud, err := grantAudience(req.resource, def.Audience, a.Audiences)
+	if err != nil {
+		return nil, err
+	}
+	st.State, st.Holder, st.Chain = store.StepInProgress, a.AgentID, chain
+	if err := tx.SaveRun(ctx, run); err != nil {
+		return nil, err
+	}
+	claims := s.intentClaims(a, scope, aud, chain, run, wf, def.ID)
+	return claims, s.recordIssued(ctx, tx, claims, a, parent, store.TokenIntent)
+}
+
+// lockStep reads and locks the run and finds the requested step.
+func (s *Server) lockStep(ctx context.Context, tx store.Tx, c *client, runID, stepID string) (*store.Run, *WorkflowDef, *StepDef, *store.Step, error) {
+	run, err := tx.RunForUpdate(ctx, runID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && run.ClientID != c.id) {
+		return nil, nil, nil, nil, errStep("unknown_run", nil, "no such run for this client")
+	}
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if run.Status != store.RunActive {
+		return nil, nil, nil, nil, errStep("run_"+run.Status, nil, "run is %s", run.Status)
+	}
+	wf, err := s.workflowDef(ctx, tx, run.WorkflowID, run.WorkflowVersion)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	def, st := wf.step(stepID), runStep(run, stepID)
+	if def == nil || st == nil {
+		return nil, nil, nil, nil, errStep("unknown_step", nil, "run has no step %q", stepID)
+	}
+	return run, wf, def, st, nil
+}
+
+// checkAssignment decides whether agentID may hold step st now.
+func checkAssignment(run *store.Run, def *StepDef, st *store.Step, agentID string, hasAssertion, renewal bool) error {
+	if def.Kind != kindAgent {
+		return errStep("approval_step", nil, "step %q is an approval step; only an approver completes it", def.ID)
+	}
+	if def.Agent != agentID && (len(def.DelegatedBy) > 0 || !hasAssertion) {
+		return errStep("wrong_agent", nil, "step %q is assigned to another agent", def.ID)
+	}
+	switch st.State {
+	case store.StepCompleted:
+		return errStep("step_completed", nil, "step %q is already completed", def.ID)
+	case store.StepPending:
+		missing := missingSteps(run, def)
+		return errStep("dependencies_not_completed", missing, "step %q waits for %s", def.ID, strings.Join(missing, ", "))
+	case store.StepInProgress:
+		if !renewal {
+			return errStep("step_in_progress", nil, "step %q is held by another agent", def.ID)
+		}
+	}
+	if len(def.DelegatedBy) > 0 && !hasAssertion && !renewal {
+		return errStep("delegation_required", nil, "step %q must be delegated by one of %v", def.ID, def.DelegatedBy)
+	}
+	return nil
+}
+
+// grantScope is requested ⊆ step ∩ ceiling; default the whole intersection.
+func grantScope(requested, step, ceiling []string) (string, error) {
+	var allowed []string
+	for _, sc := range step {
+		if slices.Contains(ceiling, sc) {
+			allowed = append(allowed, sc)
+		}
+	}
+	if len(requested) == 0 {
+		requested = allowed
+	}
+	for _, sc := range requested {
+		if !slices.Contains(allowed, sc) {
+			return "", newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "scope %q not allowed for this step", trunc(sc))
+		}
+	}
+	if len(requested) == 0 {
+		return "", newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "no scope available for this step")
+	}
+	return strings.Join(requested, " "), nil
+}
+
+// grantAudience picks the token audience: the step's, else the agent's only
+// one, else the requested resource if the agent may use it.
+func grantAudience(resource, step string, agentAuds []string) (string, error) {
+	aud := step
+	switch {
+	case aud == "" && resource != "" && slices.Contains(agentAuds, resource):
+		aud = resource
+	case aud == "" && len(agentAuds) == 1:
+		aud = agentAuds[0]
+	}
+	if aud == "" {
+		return "", newErr(protocol.CodeInvalidTarget, http.StatusBadRequest, "resource is required for this agent")
+	}
+	if resource != "" && resource != aud {
+		return "", newErr(protocol.CodeInvalidTarget, http.StatusBadRequest, "resource not allowed for this step")
+	}
+	return aud, nil
+}
+
+func (s *Server) issueWithoutRun(ctx context.Context, tx store.Tx, c *client, a *store.Agent, req *agentRequest) (*token.Claims, error) {
+	scope, err := grantScope(req.scopes, a.Scopes, a.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	aud, err := grantAudience(req.resource, "", a.Audiences)
+	if err != nil {
+		return nil, err
+	}
+	chain := []string{a.AgentID}
+	claims := s.intentClaims(a, scope, aud, chain, nil, nil, "")
+	return claims, s.recordIssued(ctx, tx, claims, a, "", store.TokenIntent)
+}
+
+// intentClaims builds the §7 claims from server-side state only.
+func (s *Server) intentClaims(a *store.Agent, scope, aud string, chain []string, run *store.Run, wf *WorkflowDef, step string) *token.Claims {
+	now := s.now()
+	in := &token.Intent{
+		ExecutedBy: a.AgentID, DelegationChain: chain, DelegationChainHash: token.ChainHash(chain),
+		CompletedSteps: []string{}, WorkflowStep: step,
+	}
+	if run != nil {
+		in.WorkflowID, in.WorkflowVersion, in.RunID = run.WorkflowID, run.WorkflowVersion, run.RunID
+		in.InitiatedBy, in.ExecutionContext = run.InitiatedBy, run.ExecutionContext
+		in.CompletedSteps = completedSteps(run)
+	}
+	in.StepSequenceHash = token.StepSequenceHash(in.CompletedSteps, step)
+	return &token.Claims{
+		Subject: a.AgentID, Audience: token.Audience{aud}, ClientID: a.ClientID,
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(s.cfg.TokenTTL).Unix(), ID: newID(), Scope: scope,
+		Cnf:        &token.Confirmation{JKT: a.JKT},
+		AgentProof: &token.AgentProof{AgentChecksum: a.Checksum, RegistrationID: a.RegistrationID, Version: a.Version},
+		Intent:     in,
+	}
+}
+
+// recordIssued stores the token record and the audit entry of an issued token.
+func (s *Server) recordIssued(ctx context.Context, tx store.Tx, c *token.Claims, a *store.Agent, parent, kind string) error {
+	rec := &store.Token{
+		JTI: c.ID, Kind: kind, ClientID: c.ClientID, AgentID: a.AgentID, Version: a.Version,
+		RunID: c.Intent.RunID, StepID: c.Intent.WorkflowStep, ParentJTI: parent, JKT: a.JKT, Scope: c.Scope,
+		Audience: c.Audience[0], Chain: c.Intent.DelegationChain, IssuedAt: unix(c.IssuedAt), ExpiresAt: unix(c.ExpiresAt),
+	}
+	if err := tx.PutToken(ctx, rec); err != nil {
+		return err
+	}
+	return tx.AppendAudit(ctx, &store.AuditEntry{
+		Time: s.now(), Event: "grant", ClientID: c.ClientID, AgentID: a.AgentID, RunID: rec.RunID, Step: rec.StepID,
+		Outcome: "issued", Detail: kind + " chain=" + strings.Join(rec.Chain, ">"),
+	})
+}

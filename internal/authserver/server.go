@@ -1,0 +1,200 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/internal/store"
+	"github.com/ajwt/ajwt/keys"
+	"github.com/ajwt/ajwt/token"
+)
+
+// Options are the server's injected dependencies; zero values are defaults.
+type Options struct {
+	Logger      *slog.Logger     // default: discard
+	Now         func() time.Time // default: time.Now
+	ReplayCache dpop.ReplayCache // default: in-memory, 1M entries
+	KeyCipher   KeyCipher        // encrypts signing keys at rest; default: none
+}
+
+// Server is the authorization server. Create it with New; it is safe for
+// concurrent use.
+type Server struct {
+	cfg      *Config
+	store    store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	clients  map[string]*client
+	secrets  *secretChecker
+	keyring  *keyring
+	verifier *token.Verifier // our own tokens, any audience; callers check aud
+	proofs   *dpop.Verifier
+	joseAlgs []jose.SignatureAlgorithm
+	limiter  *failureLimiter
+	metrics  *metrics
+	feed     *feedNotifier
+	handler  http.Handler
+	wfCache  sync.Map // "id@version" → *WorkflowDef
+
+	closeOnce sync.Once
+	stop      chan struct{}
+}
+
+// New builds a server on st, applies the configuration's declarative
+// registrations and loads (or creates) the signing keys.
+func New(ctx context.Context, cfg *Config, st store.Store, opts Options) (*Server, error) {
+	s := &Server{cfg: cfg, store: st, log: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.setup(ctx, opts); err != nil {
+		return nil, err
+	}
+	if err := s.applyDeclarations(ctx); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	go s.keyring.refreshLoop(s.stop, cfg.KeyRefresh)
+	return s, nil
+}
+
+func (s *Server) setup(ctx context.Context, opts Options) error {
+	var err error
+	s.joseAlgs, err = keys.JOSEAlgs(keys.DefaultAlgs())
+	if err != nil {
+		return err
+	}
+	if err := s.loadClients(); err != nil {
+		return err
+	}
+	s.secrets = newSecretChecker(5*time.Minute, s.now)
+	s.keyring, err = newKeyring(ctx, s.store, keyringConfig{
+		alg: keys.Alg(s.cfg.SigningAlg), issuer: s.cfg.Issuer, ttl: s.cfg.TokenTTL, now: s.now, cipher: opts.KeyCipher,
+	})
+	if err != nil {
+		return err
+	}
+	s.verifier, err = token.NewVerifier(s.cfg.Issuer, "", s.keyring, token.AnyAudience(), token.WithClock(s.now))
+	if err != nil {
+		return err
+	}
+	cache := opts.ReplayCache
+	if cache == nil {
+		cache = dpop.NewMemoryReplayCache(1<<20, s.now)
+	}
+	s.proofs, err = dpop.NewVerifier(cache, dpop.WithClock(s.now), dpop.WithIATWindow(s.cfg.DPoPIATWindow))
+	if err != nil {
+		return err
+	}
+	s.limiter = newFailureLimiter(s.cfg.FailureLimit, s.now)
+	s.metrics = newMetrics()
+	s.feed = newFeedNotifier()
+	return nil
+}
+
+func (s *Server) loadClients() error {
+	s.clients = make(map[string]*client, len(s.cfg.Clients))
+	for _, cc := range s.cfg.Clients {
+		c, err := newClient(cc)
+		if err != nil {
+			return fmt.Errorf("authserver: %w", err)
+		}
+		s.clients[c.id] = c
+	}
+	return nil
+}
+
+// Handler returns the HTTP handler of every endpoint.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close stops background work. It does not close the store.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	handle("GET /.well-known/oauth-authorization-server", s.handleMetadata)
+	handle("GET /jwks.json", s.handleJWKS)
+	handle("POST /token", s.handleToken)
+	handle("POST /introspect", s.handleIntrospect)
+	handle("POST /revoke", s.handleRevoke)
+	handle("PUT /v1/agents/{agent_id}", s.handlePutAgent)
+	handle("GET /v1/agents/{agent_id}", s.handleGetAgent)
+	handle("POST /v1/agents/{agent_id}/revoke", s.handleRevokeAgent)
+	handle("PUT /v1/workflows/{workflow_id}", s.handlePutWorkflow)
+	handle("GET /v1/workflows/{workflow_id}", s.handleGetWorkflow)
+	handle("POST /v1/runs", s.handleCreateRun)
+	handle("GET /v1/runs/{run_id}", s.handleGetRun)
+	handle("POST /v1/runs/{run_id}/steps/{step_id}/complete", s.handleCompleteStep)
+	handle("POST /v1/runs/{run_id}/steps/{step_id}/approve", s.handleApproveStep)
+	handle("POST /v1/runs/{run_id}/revoke", s.handleRevokeRun)
+	handle("GET /v1/revocations", s.handleRevocations)
+	handle("GET /v1/audit", s.handleAudit)
+	handle("GET /healthz", s.handleHealth)
+	handle("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.Handle("/", s.instrument("other", func(http.ResponseWriter, *http.Request) error {
+		return newErr("not_found", http.StatusNotFound, "no such endpoint")
+	}))
+	return mux
+}
+
+// instrument turns a handler's error into the protocol's JSON error body
+// and records latency and outcome.
+func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		err := h(w, r)
+		if err != nil {
+			s.writeHandlerError(w, r, err)
+		}
+		s.metrics.observe(route, time.Since(start))
+	})
+}
+
+func (s *Server) writeHandlerError(w http.ResponseWriter, r *http.Request, err error) {
+	var extra *stepError
+	if errors.As(err, &extra) {
+		writeError(w, err, extra.extra())
+		return
+	}
+	if isInternal(err) {
+		// Logged with the cause; the client sees only "internal error".
+		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
+	}
+	writeError(w, err, nil)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
+	err := s.store.View(r.Context(), func(tx store.Tx) error {
+		_, _, err := tx.AuditHead(r.Context())
+		return err
+	})
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}

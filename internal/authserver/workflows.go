@@ -1,0 +1,137 @@
+package authserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/ajwt/ajwt/internal/store"
+	"github.com/ajwt/ajwt/protocol"
+)
+
+func (s *Server) handlePutWorkflow(w http.ResponseWriter, r *http.Request) error {
+	caller, err := s.apiCaller(r.Context(), r, "ajwt:admin")
+	if err != nil {
+		return err
+	}
+	var def WorkflowDef
+	if err := decodeJSON(w, r, protocol.MaxRegistrationBody, &def); err != nil {
+		return err
+	}
+	version, created, err := s.registerWorkflow(r.Context(), r.PathValue("workflow_id"), &def, caller.ClientID)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"workflow_id": r.PathValue("workflow_id"), "version": version})
+	return nil
+}
+
+// registerWorkflow stores a new version when the definition changed; runs
+// keep the version they started with.
+func (s *Server) registerWorkflow(ctx context.Context, id string, def *WorkflowDef, by string) (int, bool, error) {
+	if !validID(id) {
+		return 0, false, errWorkflow("workflow_id must match %s", idPattern)
+	}
+	if err := def.validate(); err != nil {
+		return 0, false, err
+	}
+	raw, err := json.Marshal(def)
+	if err != nil {
+		return 0, false, err
+	}
+	version, created := 0, false
+	err = s.store.Update(ctx, func(tx store.Tx) error {
+		lookup := func(a string) (*store.Agent, error) { return tx.Agent(ctx, a) }
+		if err := def.checkAgents(lookup); err != nil {
+			return err
+		}
+		old, err := tx.Workflow(ctx, id, 0)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		created = old == nil
+		if old != nil && bytes.Equal(old.Definition, raw) {
+			version = old.Version
+			return nil
+		}
+		version = 1
+		if old != nil {
+			version = old.Version + 1
+		}
+		if err := tx.PutWorkflow(ctx, &store.Workflow{WorkflowID: id, Version: version, Definition: raw, CreatedAt: s.now()}); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: "register_workflow", ClientID: by, Outcome: "ok", Detail: "workflow=" + id + " version=" + itoa(version)})
+	})
+	return version, created, err
+}
+
+func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.apiCaller(r.Context(), r, "ajwt:admin", "ajwt:run", "ajwt:approve"); err != nil {
+		return err
+	}
+	var wf *store.Workflow
+	err := s.store.View(r.Context(), func(tx store.Tx) (err error) {
+		wf, err = tx.Workflow(r.Context(), r.PathValue("workflow_id"), 0)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound("no such workflow")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workflow_id": wf.WorkflowID, "version": wf.Version, "definition": wf.Definition})
+	return nil
+}
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.apiCaller(r.Context(), r, "ajwt:admin"); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	after, err := parseCursor(q.Get("after"))
+	if err != nil {
+		return err
+	}
+	const page = 200
+	var entries []*store.AuditEntry
+	err = s.store.View(r.Context(), func(tx store.Tx) (err error) {
+		entries, err = tx.Audit(r.Context(), q.Get("run_id"), after, page+1)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var next any
+	if len(entries) > page {
+		entries = entries[:page]
+		next = entries[page-1].Seq
+	}
+	out := make([]auditView, len(entries))
+	for i, e := range entries {
+		out[i] = auditView{e.Seq, e.Time.Unix(), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail, e.Prev, e.Hash}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next": next})
+	return nil
+}
+
+type auditView struct {
+	Seq      int64  `json:"seq"`
+	Time     int64  `json:"time"`
+	Event    string `json:"event"`
+	ClientID string `json:"client_id"`
+	AgentID  string `json:"agent_id"`
+	RunID    string `json:"run_id"`
+	Step     string `json:"step"`
+	Outcome  string `json:"outcome"`
+	Detail   string `json:"detail"`
+	Prev     string `json:"prev"`
+	Hash     string `json:"hash"`
+}

@@ -1,0 +1,21 @@
+// Package middleware enforces ajwt intent tokens in a net/http resource
+// server (PROTOCOL.md §8): it verifies the access token against the IdP's
+// JWKS, checks revocation, the DPoP proof (RFC 9449) and the route policy,
+// and hands the verified intent to the next handler.
+//
+//	pol, _ := policyfile.Load("policy.yaml")
+//	enf, _ := middleware.New(ctx, pol)        // discovers JWKS and the revocation feed
+//	defer enf.Close()
+//	http.ListenAndServe(":9000", enf.Handler(api))
+//
+//	func api(w http.ResponseWriter, r *http.Request) {
+//		v, _ := middleware.FromContext(r.Context())
+//		log.Print(v.Claims.Subject, v.Claims.Intent.WorkflowStep)
+//	}
+//
+// Checks run in the protocol's order: signature by kid (unknown kid → one
+// rate-limited JWKS refresh), alg allow-list, typ, iss, aud, exp/nbf/iat
+// with leeway, revocation, DPoP, route policy. Every refusal is answered
+// with the §8 status, WWW-Authenticate challenge and JSON body
+// {"error","error_description","reason"}.
+package middleware

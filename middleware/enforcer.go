@@ -1,0 +1,309 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/policy"
+	"github.com/ajwt/ajwt/protocol"
+	"github.com/ajwt/ajwt/token"
+)
+
+// Enforcer checks requests against a policy. Create it with New.
+type Enforcer struct {
+	policy   *policy.Policy
+	tokens   *token.Verifier
+	proofs   *dpop.Verifier
+	replay   dpop.ReplayCache
+	revoked  *Revocations
+	keys     *RemoteKeySet
+	log      *slog.Logger
+	now      func() time.Time
+	onResult func(*http.Request, *Verified, error)
+	closers  []func()
+}
+
+// Verified is what a request proved; FromContext returns it to handlers.
+type Verified struct {
+	Claims *token.Claims
+	Proof  *dpop.Proof // nil for legacy tokens on routes that allow them
+	Route  *policy.Route
+	Params map[string]string
+}
+
+type ctxKey struct{}
+
+// FromContext returns the verified token of a request the enforcer let
+// through (nil, false on public routes).
+func FromContext(ctx context.Context) (*Verified, bool) {
+	v, ok := ctx.Value(ctxKey{}).(*Verified)
+	return v, ok
+}
+
+type config struct {
+	keySource  token.KeySource
+	replay     dpop.ReplayCache
+	client     *http.Client
+	now        func() time.Time
+	leeway     time.Duration
+	iatWindow  time.Duration
+	log        *slog.Logger
+	feed       bool
+	feedWait   time.Duration
+	revocation *Revocations
+	onResult   func(*http.Request, *Verified, error)
+}
+
+// Option configures New.
+type Option func(*config) error
+
+// WithKeySource replaces JWKS discovery (e.g. for tests or pinned keys).
+func WithKeySource(ks token.KeySource) Option {
+	return func(c *config) error { c.keySource = ks; return nil }
+}
+
+// WithReplayCache shares a replay cache (e.g. Redis across proxies).
+func WithReplayCache(rc dpop.ReplayCache) Option {
+	return func(c *config) error { c.replay = rc; return nil }
+}
+
+// WithHTTPClient sets the client for JWKS and revocation-feed requests.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error { c.client = hc; return nil }
+}
+
+// WithClock injects time.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error { c.now = now; return nil }
+}
+
+// WithLeeway sets the exp/nbf/iat leeway (default 5 s, at most 60 s).
+func WithLeeway(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > protocol.MaxLeeway {
+			return fmt.Errorf("middleware: leeway %s outside 0–60 s", d)
+		}
+		c.leeway = d
+		return nil
+	}
+}
+
+// WithLogger logs decisions (never tokens).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.log = l; return nil }
+}
+
+// WithoutRevocationFeed disables the feed (tests; a deployment that accepts
+// revocation only at token expiry).
+func WithoutRevocationFeed() Option {
+	return func(c *config) error { c.feed = false; return nil }
+}
+
+// WithRevocations uses an existing revocation tracker (shared between
+// enforcers, or fed from Redis).
+func WithRevocations(r *Revocations) Option {
+	return func(c *config) error { c.revocation = r; return nil }
+}
+
+// WithResultHook observes every decision (access logs, metrics).
+func WithResultHook(f func(r *http.Request, v *Verified, err error)) Option {
+	return func(c *config) error { c.onResult = f; return nil }
+}
+
+// New builds an enforcer for pol. Unless WithKeySource is given it fetches
+// the issuer's metadata for the JWKS and the revocation feed, and starts
+// following the feed; Close stops it.
+func New(ctx context.Context, pol *policy.Policy, opts ...Option) (*Enforcer, error) {
+	if pol == nil {
+		return nil, errors.New("middleware: nil policy")
+	}
+	c := &config{client: &http.Client{Timeout: 10 * time.Second}, now: time.Now, leeway: protocol.DefaultLeeway,
+		iatWindow: protocol.DefaultIATSkew, feed: true}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	e := &Enforcer{policy: pol, log: c.log, now: c.now, onResult: c.onResult}
+	if err := e.setup(ctx, c); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Enforcer) setup(ctx context.Context, c *config) error {
+	var meta *Metadata
+	if c.keySource == nil || (c.feed && c.revocation == nil) {
+		var err error
+		if meta, err = FetchMetadata(ctx, c.client, e.policy.Issuer); err != nil {
+			return err
+		}
+	}
+	ks := c.keySource
+	if ks == nil {
+		e.keys = NewRemoteKeySet(meta.JWKSURI, c.client, c.now)
+		ks = e.keys
+	}
+	var err error
+	if e.tokens, err = token.NewVerifier(e.policy.Issuer, e.policy.Resource, ks, token.WithLeeway(c.leeway), token.WithClock(c.now)); err != nil {
+		return err
+	}
+	e.replay = c.replay
+	if e.replay == nil {
+		e.replay = dpop.NewMemoryReplayCache(1<<20, c.now)
+	}
+	if e.proofs, err = dpop.NewVerifier(e.replay, dpop.WithClock(c.now), dpop.WithIATWindow(c.iatWindow)); err != nil {
+		return err
+	}
+	e.revoked = c.revocation
+	if e.revoked == nil && c.feed {
+		e.revoked = NewRevocations(meta.RevocationFeed, c.client, c.now, c.log)
+		stop := e.revoked.Follow(context.WithoutCancel(ctx))
+		e.closers = append(e.closers, stop)
+	}
+	return nil
+}
+
+// Close stops background work (the revocation feed).
+func (e *Enforcer) Close() {
+	for _, f := range e.closers {
+		f()
+	}
+	e.closers = nil
+}
+
+// Revocations returns the tracker the enforcer consults (nil without a feed).
+func (e *Enforcer) Revocations() *Revocations { return e.revoked }
+
+// Handler wraps next with enforcement.
+func (e *Enforcer) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := e.Check(r)
+		if e.onResult != nil {
+			e.onResult(r, v, err)
+		}
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		if v != nil {
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, v))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Check decides one request. A nil *Verified with a nil error means a
+// public route.
+func (e *Enforcer) Check(r *http.Request) (*Verified, error) {
+	route, params, ok := e.policy.Match(r.Method, r.URL.EscapedPath())
+	if ok && route.Public {
+		return nil, nil
+	}
+	if !ok && !e.policy.DefaultAllow() {
+		return nil, errNoRoute
+	}
+	claims, scheme, raw, err := e.verifyToken(r)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verified{Claims: claims, Route: route, Params: params}
+	if claims.Cnf != nil {
+		if v.Proof, err = e.verifyProof(r, claims, scheme, raw); err != nil {
+			return nil, err
+		}
+	}
+	if route == nil {
+		return v, nil
+	}
+	if err := route.Authorize(params, subjectOf(claims)); err != nil {
+		return nil, err
+	}
+	if route.OneTime {
+		if err := e.useOnce(r.Context(), claims); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+var errNoRoute = &protocol.Error{Code: protocol.CodeAccessDenied, Reason: protocol.ReasonNoRoute, Status: http.StatusForbidden, Description: "no route allows this request"}
+
+func (e *Enforcer) verifyToken(r *http.Request) (*token.Claims, string, string, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return nil, "", "", protocol.ErrMalformedToken.WithDescription("want exactly one Authorization header")
+	}
+	scheme, raw, ok := strings.Cut(values[0], " ")
+	scheme = strings.ToLower(scheme)
+	if !ok || raw == "" || (scheme != "dpop" && scheme != "bearer") {
+		return nil, "", "", protocol.ErrMalformedToken.WithDescription("want Authorization: DPoP <token> (or Bearer for legacy routes)")
+	}
+	claims, err := e.tokens.Verify(r.Context(), raw)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if e.revoked != nil {
+		if err := e.revoked.Check(claims); err != nil {
+			return nil, "", "", err
+		}
+	}
+	return claims, scheme, raw, nil
+}
+
+// verifyProof requires the DPoP scheme and a proof by the token's key for
+// this very request (htm, htu, ath).
+func (e *Enforcer) verifyProof(r *http.Request, c *token.Claims, scheme, raw string) (*dpop.Proof, error) {
+	if scheme != "dpop" {
+		return nil, protocol.ErrMissingProof.WithDescription("a DPoP-bound token must be sent with the DPoP scheme and a proof")
+	}
+	values := r.Header.Values("DPoP")
+	if len(values) != 1 {
+		return nil, protocol.ErrMissingProof.WithDescription("want exactly one DPoP header")
+	}
+	return e.proofs.Verify(r.Context(), dpop.Request{
+		Proof: values[0], Method: r.Method, URL: e.requestURL(r), AccessToken: raw, JKT: c.Cnf.JKT,
+	})
+}
+
+// requestURL is the URL the client addressed: the policy's public_url, or
+// scheme and Host of the incoming request.
+func (e *Enforcer) requestURL(r *http.Request) string {
+	if e.policy.PublicURL != "" {
+		return e.policy.PublicURL + r.URL.EscapedPath()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.EscapedPath()
+}
+
+func (e *Enforcer) useOnce(ctx context.Context, c *token.Claims) error {
+	fresh, err := e.replay.Use(ctx, "one-time-token:"+c.ID, time.Unix(c.ExpiresAt, 0).Add(protocol.MaxLeeway))
+	if err != nil {
+		return err
+	}
+	if !fresh {
+		return protocol.ErrTokenUsed.WithDescription("this route accepts a token once")
+	}
+	return nil
+}
+
+func subjectOf(c *token.Claims) policy.Subject {
+	s := policy.Subject{Legacy: !c.IsIntent(), Agent: c.Subject, Scopes: c.Scopes()}
+	if c.Intent != nil {
+		s.Workflow, s.Step, s.ExecutionContext = c.Intent.WorkflowID, c.Intent.WorkflowStep, c.Intent.ExecutionContext
+	}
+	return s
+}

@@ -1,0 +1,32 @@
+package middleware
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/ajwt/ajwt/protocol"
+)
+
+// WriteError answers a refused request in the §8 format: the status, a
+// DPoP WWW-Authenticate challenge for 401 and insufficient_scope, and the
+// JSON body {"error","error_description","reason"}.
+func WriteError(w http.ResponseWriter, err error) {
+	status, wire := protocol.Wire(err)
+	switch {
+	case status == http.StatusUnauthorized && wire.Error == protocol.CodeInvalidDPoPProof:
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, algs="ES256 EdDSA RS256"`, wire.Error))
+	case status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, algs="ES256 EdDSA RS256"`, protocol.CodeInvalidToken))
+	case wire.Error == protocol.CodeInsufficientScope:
+		w.Header().Set("WWW-Authenticate", `DPoP error="insufficient_scope"`)
+	}
+	if wire.Reason == "" {
+		wire.Reason = wire.Error
+	}
+	body, _ := json.Marshal(wire)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
