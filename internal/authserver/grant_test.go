@@ -1,11 +1,14 @@
 package authserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
@@ -209,4 +212,54 @@ func TestFailedGrantsAreRateLimited(t *testing.T) {
 	}
 }
 
-var _ = dpop.ProofOptions{}
+func TestDPoPNonce(t *testing.T) {
+	h := newHarnessAt(t, t.TempDir()+"/db", testConfig+"dpop_require_nonce: true\n")
+	h.registerAgent("solo", "app", []string{"repo:read"}, map[string]any{"workflow_required": false, "audiences": []string{"https://forge.example"}})
+	res := h.grant("app", "solo", "", "", nil)
+	wantError(t, res, 400, "use_dpop_nonce")
+	nonce := res.header.Get("DPoP-Nonce")
+	if nonce == "" {
+		t.Fatal("no DPoP-Nonce header")
+	}
+	a := h.agents["solo"]
+	proof, _ := dpop.NewProof(a.key, http.MethodPost, h.issuer+"/token", dpop.ProofOptions{Nonce: nonce, Now: h.clock.Now()})
+	v := url.Values{"grant_type": {protocol.GrantAgentChecksum}, "agent_id": {"solo"}, "agent_checksum": {string(a.sum)}}
+	if res := h.form("/token", "app", secrets["app"], v, http.Header{"Dpop": {proof}}); res.status != 200 {
+		t.Fatalf("with nonce: %d %s", res.status, res.raw)
+	}
+	h.clock.Advance(3 * time.Minute)
+	proof, _ = dpop.NewProof(a.key, http.MethodPost, h.issuer+"/token", dpop.ProofOptions{Nonce: nonce, Now: h.clock.Now()})
+	wantError(t, h.form("/token", "app", secrets["app"], v, http.Header{"Dpop": {proof}}), 400, "use_dpop_nonce")
+}
+
+func TestPrivateKeyJWTAndHashedSecrets(t *testing.T) {
+	ck, _ := keys.Generate(keys.ES256, nil)
+	pub, _ := json.Marshal(ck.Public())
+	hash, _ := HashSecret("correct horse battery staple")
+	cfg := testConfig + "  - client_id: jwt-app\n    scopes: [repo:read]\n    jwks: {keys: [" + string(pub) + "]}\n" +
+		"  - client_id: human\n    client_secret_hash: \"" + hash + "\"\n    scopes: [repo:read]\n"
+	h := newHarnessAt(t, t.TempDir()+"/db", cfg)
+	assertion := func(aud, jti string, ttl time.Duration) string {
+		signer, _ := ck.JOSE("", nil)
+		now := h.clock.Now()
+		raw, _ := jwt.Signed(signer).Claims(map[string]any{"iss": "jwt-app", "sub": "jwt-app", "aud": aud, "jti": jti,
+			"iat": now.Unix(), "exp": now.Add(ttl).Unix()}).Serialize()
+		return raw
+	}
+	post := func(a string) *response {
+		v := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}
+		return h.form("/token", "", "", v, nil)
+	}
+	if res := post(assertion(h.issuer+"/token", "a1", time.Minute)); res.status != 200 {
+		t.Fatalf("private_key_jwt: %d %s", res.status, res.raw)
+	}
+	wantError(t, post(assertion(h.issuer+"/token", "a1", time.Minute)), 401, "invalid_client") // replayed jti
+	wantError(t, post(assertion("https://elsewhere.example", "a2", time.Minute)), 401, "invalid_client")
+	wantError(t, post(assertion(h.issuer, "a3", time.Hour)), 401, "invalid_client") // exp too far ahead
+	for range 2 {                                                                   // the second check hits the cache of good argon2id results
+		if res := h.form("/token", "human", "correct horse battery staple", url.Values{"grant_type": {"client_credentials"}}, nil); res.status != 200 {
+			t.Fatalf("argon2id secret: %d %s", res.status, res.raw)
+		}
+	}
+	wantError(t, h.form("/token", "human", "wrong horse", url.Values{"grant_type": {"client_credentials"}}, nil), 401, "invalid_client")
+}

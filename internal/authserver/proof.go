@@ -40,14 +40,8 @@ func tokenEndpointProofErr(err error) error {
 	}
 	c := *pe
 	c.Status = http.StatusBadRequest
-	if c.Code == protocol.CodeUseDPoPNonce {
-		c.Status = http.StatusBadRequest
-	}
 	return &c
 }
-
-// nonce returns a fresh DPoP nonce when nonces are required.
-func (s *Server) nonce() string { return "" }
 
 // accessToken extracts and verifies an access token presented with scheme
 // Bearer or DPoP. It returns the claims and the scheme used.

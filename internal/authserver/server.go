@@ -41,6 +41,7 @@ type Server struct {
 	limiter  *failureLimiter
 	metrics  *metrics
 	feed     *feedNotifier
+	nonces   *nonces // nil unless dpop_require_nonce
 	handler  http.Handler
 	wfCache  sync.Map // "id@version" → *WorkflowDef
 
@@ -93,7 +94,12 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 	if cache == nil {
 		cache = dpop.NewMemoryReplayCache(1<<20, s.now)
 	}
-	s.proofs, err = dpop.NewVerifier(cache, dpop.WithClock(s.now), dpop.WithIATWindow(s.cfg.DPoPIATWindow))
+	proofOpts := []dpop.Option{dpop.WithClock(s.now), dpop.WithIATWindow(s.cfg.DPoPIATWindow)}
+	if s.cfg.RequireNonce {
+		s.nonces = newNonces(s.now)
+		proofOpts = append(proofOpts, dpop.WithNonce(s.nonces))
+	}
+	s.proofs, err = dpop.NewVerifier(cache, proofOpts...)
 	if err != nil {
 		return err
 	}
@@ -160,12 +166,38 @@ func (s *Server) routes() http.Handler {
 func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		err := h(w, r)
-		if err != nil {
-			s.writeHandlerError(w, r, err)
+		if s.nonces != nil {
+			w.Header().Set("DPoP-Nonce", s.nonces.New())
 		}
-		s.metrics.observe(route, time.Since(start))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		err := h(rec, r)
+		if err != nil {
+			s.writeHandlerError(rec, r, err)
+		}
+		elapsed := time.Since(start)
+		s.metrics.observe(route, elapsed)
+		// Never the query, headers or body: they may hold tokens or secrets.
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
 	})
+}
+
+// statusRecorder remembers the status a handler wrote, for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Flush keeps long-polling responses streamable through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (s *Server) writeHandlerError(w http.ResponseWriter, r *http.Request, err error) {

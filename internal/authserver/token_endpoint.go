@@ -50,9 +50,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	resp, err := s.grant(r, c, grant, form)
 	if err != nil {
 		s.refuseGrant(r.Context(), c, grant, form, err)
-		if errors.Is(err, protocol.ErrNonceRequired) {
-			w.Header().Set("DPoP-Nonce", s.nonce())
-		}
 		return err
 	}
 	s.metrics.issued(grantLabel(grant))
