@@ -89,7 +89,7 @@ func NormalizeHTU(uri string) (string, error) {
 		return "", fmt.Errorf("dpop: htu: not a usable absolute URI")
 	}
 	scheme := strings.ToLower(u.Scheme)
-	if (scheme != "http" && scheme != "https") || u.Host == "" {
+	if (scheme != "http" && scheme != "https") || u.Hostname() == "" {
 		return "", fmt.Errorf("dpop: htu: want an absolute http(s) URI")
 	}
 	host := strings.ToLower(u.Hostname())
