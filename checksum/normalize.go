@@ -37,8 +37,14 @@ func NormalizePrompt(s string) string {
 // splitLines yields the lines of s split at LF, CRLF and lone CR.
 func splitLines(s string) func(func(string) bool) {
 	return func(yield func(string) bool) {
+		hasCR := strings.IndexByte(s, '\r') >= 0
 		for len(s) > 0 {
-			i := strings.IndexAny(s, "\r\n")
+			var i int
+			if hasCR {
+				i = strings.IndexAny(s, "\r\n")
+			} else {
+				i = strings.IndexByte(s, '\n')
+			}
 			if i < 0 {
 				yield(s)
 				return

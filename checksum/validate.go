@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 var (
@@ -22,7 +23,7 @@ func (s *Spec) Validate() error {
 	if !agentIDRE.MatchString(s.AgentID) {
 		return specErr("agent_id", 0, "%q does not match ^[a-z0-9][a-z0-9-]{0,62}$", trunc(s.AgentID))
 	}
-	if NormalizePrompt(s.PromptTemplate) == "" {
+	if strings.IndexFunc(s.PromptTemplate, func(r rune) bool { return !isWhiteSpace(r) }) < 0 {
 		return specErr("prompt_template", 0, "empty after normalization")
 	}
 	if err := s.validatePlaceholders(); err != nil {
@@ -31,7 +32,42 @@ func (s *Spec) Validate() error {
 	if err := s.validateTools(); err != nil {
 		return err
 	}
-	return checkJSONValue("configuration", s.Configuration, 1)
+	if !validJSONValue(s.Configuration, 1) {
+		return checkJSONValue("configuration", s.Configuration, 1)
+	}
+	return nil
+}
+
+// validJSONValue is checkJSONValue without building field paths: the fast
+// path for the common, valid case.
+func validJSONValue(v any, depth int) bool {
+	if depth > 32 {
+		return false
+	}
+	switch x := v.(type) {
+	case nil, bool, string, int:
+		return true
+	case float64:
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		return err == nil && !math.IsInf(f, 0)
+	case map[string]any:
+		for _, e := range x {
+			if !validJSONValue(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !validJSONValue(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func (s *Spec) validatePlaceholders() error {
@@ -78,8 +114,8 @@ func (s *Spec) validateTools() error {
 			return specErr(field+".source_sha256", 0, "want 64 lowercase hex digits")
 		}
 		seen[t.Name] = true
-		if err := checkJSONValue(field+".parameters", t.Parameters, 1); err != nil {
-			return err
+		if !validJSONValue(t.Parameters, 1) {
+			return checkJSONValue(field+".parameters", t.Parameters, 1)
 		}
 	}
 	return nil
