@@ -133,3 +133,19 @@ func TestHashSecret(t *testing.T) {
 		t.Fatal("empty stdin accepted")
 	}
 }
+
+func TestPolicyCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(good, []byte("issuer: http://127.0.0.1:8420\nresource: https://forge.example\nroutes:\n  - match: {method: GET, path: \"/repos/{owner}/{repo}\"}\n    scopes: [repo:read]\n"), 0o644)
+	out, errOut, code := ajwt(t, "", "policy", "check", good)
+	if code != 0 || !strings.Contains(out, "ok, 1 routes") {
+		t.Fatalf("good policy: %d %q %q", code, out, errOut)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("issuer: http://127.0.0.1:8420\nresource: https://forge.example\nroutes:\n  - match: {method: GET, path: \"/x\"}\n    scops: [a]\n"), 0o644)
+	_, errOut, code = ajwt(t, "", "policy", "check", bad)
+	if code == 0 || !strings.Contains(errOut, "line 5") {
+		t.Fatalf("bad policy: %d %q", code, errOut)
+	}
+}

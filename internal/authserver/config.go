@@ -95,6 +95,10 @@ func ParseConfig(data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
+		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if err := cfg.defaults(); err != nil {
