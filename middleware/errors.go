@@ -15,9 +15,11 @@ func WriteError(w http.ResponseWriter, err error) {
 	status, wire := protocol.Wire(err)
 	switch {
 	case status == http.StatusUnauthorized && wire.Error == protocol.CodeInvalidDPoPProof:
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, algs="ES256 EdDSA RS256"`, wire.Error))
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, error_description=%q, algs="ES256 EdDSA RS256"`, wire.Error, wire.Reason))
 	case status == http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, algs="ES256 EdDSA RS256"`, protocol.CodeInvalidToken))
+		// The reason in error_description lets clients tell an expired
+		// token (get a new one) from a refused one without the body.
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, error_description=%q, algs="ES256 EdDSA RS256"`, protocol.CodeInvalidToken, wire.Reason))
 	case wire.Error == protocol.CodeInsufficientScope:
 		w.Header().Set("WWW-Authenticate", `DPoP error="insufficient_scope"`)
 	}

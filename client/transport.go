@@ -1,0 +1,106 @@
+package client
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/ajwt/ajwt/dpop"
+)
+
+// Transport is an http.RoundTripper that sends each request with
+// "Authorization: DPoP <token>" and a fresh proof (with ath) from the
+// token's agent. It retries once when the server asks for a DPoP nonce,
+// and once with a new token when the server says the token expired.
+type Transport struct {
+	Source TokenSource
+	Base   http.RoundTripper // default: http.DefaultTransport
+}
+
+// RoundTrip implements http.RoundTripper. It never modifies req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tok, err := t.Source.Token(req.Context())
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	res, err := t.send(req, tok, "")
+	if err != nil {
+		return nil, err
+	}
+	switch retry := retryReason(res); {
+	case retry == "" || !replayable(req):
+		return res, nil
+	case retry == "use_dpop_nonce":
+		drain(res)
+		return t.send(req, tok, res.Header.Get("DPoP-Nonce"))
+	default: // expired token: one fresh token
+		if s, ok := t.Source.(*tokenSource); ok {
+			s.forget(tok)
+		}
+		fresh, err := t.Source.Token(req.Context())
+		if err != nil {
+			return res, nil
+		}
+		drain(res)
+		return t.send(req, fresh, "")
+	}
+}
+
+func (t *Transport) send(req *http.Request, tok *Token, nonce string) (*http.Response, error) {
+	if tok.key == nil {
+		return nil, errors.New("client: token has no proof key")
+	}
+	proof, err := dpop.NewProof(tok.key, req.Method, req.URL.String(), dpop.ProofOptions{AccessToken: tok.AccessToken, Nonce: nonce})
+	if err != nil {
+		return nil, err
+	}
+	out := req.Clone(req.Context())
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		if out.Body, err = req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	out.Header.Set("Authorization", "DPoP "+tok.AccessToken)
+	out.Header.Set("DPoP", proof)
+	return t.base().RoundTrip(out)
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+// retryReason reads a 401 challenge: "use_dpop_nonce", "expired" or "".
+func retryReason(res *http.Response) string {
+	if res.StatusCode != http.StatusUnauthorized {
+		return ""
+	}
+	h := res.Header.Get("WWW-Authenticate")
+	switch {
+	case strings.Contains(h, `error="use_dpop_nonce"`) && res.Header.Get("DPoP-Nonce") != "":
+		return "use_dpop_nonce"
+	case strings.Contains(h, `error="invalid_token"`) && strings.Contains(strings.ToLower(h), "expired"):
+		return "expired"
+	}
+	return ""
+}
+
+// replayable: a request can be sent again only if its body can be re-read.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+func drain(res *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
