@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +148,39 @@ func TestPolicyCheck(t *testing.T) {
 	_, errOut, code = ajwt(t, "", "policy", "check", bad)
 	if code == 0 || !strings.Contains(errOut, "line 5") {
 		t.Fatalf("bad policy: %d %q", code, errOut)
+	}
+}
+
+func TestDemoCommand(t *testing.T) {
+	html := filepath.Join(t.TempDir(), "report.html")
+	out, errOut, code := ajwt(t, "", "demo", "--json", "--html", html)
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s", code, errOut)
+	}
+	var rep struct {
+		Workflow map[string]struct{ Merged bool }
+		Attacks  []struct {
+			ID     string
+			Legacy struct{ Blocked bool }
+			AJWT   struct{ Blocked bool } `json:"ajwt"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, out)
+	}
+	if len(rep.Attacks) != 20 || !rep.Workflow["legacy"].Merged || !rep.Workflow["ajwt"].Merged {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, a := range rep.Attacks {
+		if !a.AJWT.Blocked {
+			t.Errorf("%s not blocked by ajwt", a.ID)
+		}
+	}
+	page, err := os.ReadFile(html)
+	if err != nil || !strings.Contains(string(page), "<table>") || !strings.Contains(string(page), "X8") {
+		t.Fatalf("HTML report: %v", err)
+	}
+	if !strings.Contains(errOut, "== ajwt mode") {
+		t.Fatalf("no progress on stderr: %q", errOut)
 	}
 }

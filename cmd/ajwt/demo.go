@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ajwt/ajwt/internal/demo"
+)
+
+func (e *env) demoCmd() *cobra.Command {
+	var asJSON bool
+	var htmlPath string
+	cmd := &cobra.Command{
+		Use:   "demo [--json] [--html FILE]",
+		Short: "Run the vulnerability-patching workflow and 20 attacks, legacy OAuth vs ajwt",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.MkdirTemp("", "ajwt-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			progress := e.stdout
+			if asJSON {
+				progress = e.stderr
+			}
+			say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
+			rep, err := demo.Run(cmd.Context(), dir, say)
+			if err != nil {
+				return err
+			}
+			if err := e.writeReport(rep, asJSON, htmlPath); err != nil {
+				return err
+			}
+			if !rep.OK() {
+				return &exitError{code: 3, err: fmt.Errorf("an attack succeeded against ajwt or the legitimate workflow failed")}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (progress goes to stderr)")
+	cmd.Flags().StringVar(&htmlPath, "html", "", "also write a self-contained HTML report to FILE")
+	return cmd
+}
+
+func (e *env) writeReport(rep *demo.Report, asJSON bool, htmlPath string) error {
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stdout)
+		rep.WriteTable(e.stdout)
+	}
+	if htmlPath == "" {
+		return nil
+	}
+	f, err := os.Create(htmlPath)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteHTML(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	_, err = io.WriteString(e.stderr, "HTML report written to "+htmlPath+"\n")
+	return err
+}

@@ -1,0 +1,334 @@
+// Package demo is the vulnerability-patching demonstration: a forge and an
+// advisory service on loopback, four agents driven by deterministic code,
+// the vuln-patch workflow, and scripted attacks run once against legacy
+// OAuth (one client_credentials token, APIs check signature and scope) and
+// once against ajwt (IdP + proxy + policy).
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ajwt/ajwt/checksum"
+	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
+	"github.com/ajwt/ajwt/client"
+	"github.com/ajwt/ajwt/internal/authserver"
+	"github.com/ajwt/ajwt/internal/store/sqlstore"
+	"github.com/ajwt/ajwt/keys"
+	"github.com/ajwt/ajwt/middleware"
+	"github.com/ajwt/ajwt/policy/policyfile"
+	"github.com/ajwt/ajwt/proxy"
+	"github.com/ajwt/ajwt/specfile"
+)
+
+// Modes.
+const (
+	Legacy = "legacy"
+	AJWT   = "ajwt"
+)
+
+// Resource identifiers of the two APIs.
+const (
+	ForgeResource = "https://forge.example"
+	OSVResource   = "https://osv.example"
+)
+
+// Secrets of the demo's clients (generated per run in a real deployment).
+const (
+	appSecret      = "demo-app-secret"
+	approverSecret = "demo-approver-secret"
+	adminSecret    = "demo-admin-secret"
+	evilSecret     = "demo-evil-secret"
+)
+
+// Env is one mode's world: IdP, APIs, (in ajwt mode) proxies, and the app
+// with its agents.
+type Env struct {
+	Mode     string
+	Forge    *Forge
+	IdPURL   string
+	ForgeURL string // what agents call: the proxy (ajwt) or the API itself (legacy)
+	OSVURL   string
+	enf      []*middleware.Enforcer
+	master   []byte
+	specs    map[string]*checksum.Spec
+	app      *client.Client
+	approver *client.Client
+	agents   map[string]*client.Agent
+	hc       *http.Client
+	closers  []func()
+}
+
+// Close stops everything the environment started.
+func (e *Env) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+// Start builds an environment for mode in dir (the IdP's data).
+func Start(ctx context.Context, mode, dir string) (*Env, error) {
+	e := &Env{Mode: mode, master: []byte("demo shim master secret: 32+ bytes, never leaves the app"),
+		specs: map[string]*checksum.Spec{}, agents: map[string]*client.Agent{}, hc: &http.Client{Timeout: 10 * time.Second}}
+	if err := e.start(ctx, dir); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Env) start(ctx context.Context, dir string) error {
+	if err := e.loadSpecs(); err != nil {
+		return err
+	}
+	if err := e.startIdP(ctx, dir); err != nil {
+		return err
+	}
+	forge, err := NewForge()
+	if err != nil {
+		return err
+	}
+	adv, err := NewAdvisory()
+	if err != nil {
+		return err
+	}
+	e.Forge = forge
+	if e.Mode == Legacy {
+		return e.startLegacyAPIs(forge.Handler(), adv.Handler())
+	}
+	return e.startProxies(ctx, forge.Handler(), adv.Handler())
+}
+
+func (e *Env) loadSpecs() error {
+	for _, id := range vulnpatch.AgentIDs() {
+		data, err := fs.ReadFile(vulnpatch.Files, "agents/"+id+".yaml")
+		if err != nil {
+			return err
+		}
+		if e.specs[id], err = specfile.Parse(id+".yaml", data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve runs h on a loopback port and returns its URL.
+func (e *Env) serve(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	e.closers = append(e.closers, func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String(), nil
+}
+
+func (e *Env) startIdP(ctx context.Context, dir string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	e.IdPURL = "http://" + ln.Addr().String()
+	cfgText, err := e.idpConfig()
+	if err != nil {
+		return err
+	}
+	cfg, err := authserver.ParseConfig([]byte(cfgText))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "ajwt.db"), sqlstore.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		return err
+	}
+	e.closers = append(e.closers, func() { st.Close() })
+	srv, err := authserver.New(ctx, cfg, st, authserver.Options{})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	e.closers = append(e.closers, func() { _ = hs.Close(); srv.Close() })
+	return e.startClients(ctx)
+}
+
+func (e *Env) startClients(ctx context.Context) error {
+	var err error
+	if e.app, err = client.New(ctx, client.Config{Issuer: e.IdPURL, ClientID: "patch-app", ClientSecret: appSecret}); err != nil {
+		return err
+	}
+	if e.approver, err = client.New(ctx, client.Config{Issuer: e.IdPURL, ClientID: "approver", ClientSecret: approverSecret}); err != nil {
+		return err
+	}
+	for id, spec := range e.specs {
+		if e.agents[id], err = e.app.Agent(spec, client.DerivedKey(e.master)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idpConfig declares the clients, the agents with the public keys the shim
+// derives, and the workflow (GitOps registration).
+func (e *Env) idpConfig() (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "issuer: %s\ntoken_ttl: 120s\nfailed_grants_per_minute: 1000\nclients:\n", e.IdPURL)
+	fmt.Fprintf(&b, "  - {client_id: patch-app, client_secret: %s, scopes: [ajwt:run, repo:read, repo:write, osv:query]}\n", appSecret)
+	fmt.Fprintf(&b, "  - {client_id: approver, client_secret: %s, scopes: [ajwt:approve]}\n", approverSecret)
+	fmt.Fprintf(&b, "  - {client_id: admin, client_secret: %s, scopes: [ajwt:admin]}\n", adminSecret)
+	fmt.Fprintf(&b, "  - {client_id: evil-app, client_secret: %s, scopes: [ajwt:run]}\n", evilSecret)
+	b.WriteString("agents:\n")
+	scopes := map[string]string{"supervisor": "[]", "classifier": "[repo:read]", "planner": "[repo:read, osv:query]", "patcher": "[repo:read, repo:write]"}
+	for _, id := range vulnpatch.AgentIDs() {
+		jwk, err := e.publicJWK(id)
+		if err != nil {
+			return "", err
+		}
+		spec, _ := e.specs[id].MarshalJSON()
+		fmt.Fprintf(&b, "  - agent_id: %s\n    client_id: patch-app\n    spec: %s\n    public_jwk: %s\n    scopes: %s\n    audiences: [%s, %s]\n",
+			id, spec, jwk, scopes[id], ForgeResource, OSVResource)
+		if id == "supervisor" {
+			b.WriteString("    may_delegate_to: [patcher]\n")
+		}
+	}
+	wf, err := fs.ReadFile(vulnpatch.Files, "workflow.yaml")
+	if err != nil {
+		return "", err
+	}
+	b.WriteString("workflows:\n")
+	for _, line := range strings.Split(strings.TrimSpace(string(wf)), "\n") {
+		switch {
+		case strings.HasPrefix(line, "#"):
+		case strings.HasPrefix(line, "workflow_id"):
+			b.WriteString("  - " + line + "\n")
+		default:
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	return b.String(), nil
+}
+
+func (e *Env) publicJWK(id string) (string, error) {
+	s, err := e.agentSigner(id, e.specs[id])
+	if err != nil {
+		return "", err
+	}
+	pub := s.Public()
+	js, err := pub.MarshalJSON()
+	return string(js), err
+}
+
+func (e *Env) agentSigner(id string, spec *checksum.Spec) (*keys.Signer, error) {
+	sum, err := checksum.Sum(spec)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := keys.DeriveAgentKey(e.master, id, string(sum))
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewSigner(priv, keys.EdDSA, "")
+}
+
+func (e *Env) startProxies(ctx context.Context, forge, adv http.Handler) error {
+	forgeUp, err := e.serve(forge)
+	if err != nil {
+		return err
+	}
+	advUp, err := e.serve(adv)
+	if err != nil {
+		return err
+	}
+	if e.ForgeURL, err = e.proxy(ctx, forgePolicy, forgeUp); err != nil {
+		return err
+	}
+	e.OSVURL, err = e.proxy(ctx, osvPolicy, advUp)
+	return err
+}
+
+func (e *Env) proxy(ctx context.Context, pol, upstream string) (string, error) {
+	p, err := policyfile.Parse([]byte(strings.ReplaceAll(pol, "ISSUER", e.IdPURL)))
+	if err != nil {
+		return "", err
+	}
+	enf, err := middleware.New(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	e.enf = append(e.enf, enf)
+	e.closers = append(e.closers, enf.Close)
+	up, _ := url.Parse(upstream)
+	h, err := proxy.New(up, enf, proxy.Options{})
+	if err != nil {
+		return "", err
+	}
+	return e.serve(h)
+}
+
+// The ajwt mode's policies (PROTOCOL.md §8).
+const forgePolicy = `
+issuer: ISSUER
+resource: https://forge.example
+routes:
+  - match: {method: GET, path: "/repos/{owner}/{repo}/tree"}
+    scopes: [repo:read]
+    workflow: vuln-patch
+    context: {repo: "{owner}/{repo}"}
+  - match: {method: GET, path: "/repos/{owner}/{repo}/contents/**"}
+    scopes: [repo:read]
+    workflow: vuln-patch
+    context: {repo: "{owner}/{repo}"}
+  - match: {method: POST, path: "/repos/{owner}/{repo}/branches"}
+    scopes: [repo:write]
+    workflow: vuln-patch
+    steps: [patch]
+    agents: [patcher]
+    context: {repo: "{owner}/{repo}"}
+  - match: {method: PUT, path: "/repos/{owner}/{repo}/contents/**"}
+    scopes: [repo:write]
+    workflow: vuln-patch
+    steps: [patch]
+    agents: [patcher]
+    context: {repo: "{owner}/{repo}"}
+  - match: {method: POST, path: "/repos/{owner}/{repo}/pulls"}
+    scopes: [repo:write]
+    workflow: vuln-patch
+    steps: [patch]
+    agents: [patcher]
+    context: {repo: "{owner}/{repo}"}
+  - match: {method: PUT, path: "/repos/{owner}/{repo}/pulls/{n}/merge"}
+    scopes: [repo:write]
+    workflow: vuln-patch
+    steps: [patch]
+    agents: [patcher]
+    context: {repo: "{owner}/{repo}"}
+    one_time: true
+default: deny
+`
+
+const osvPolicy = `
+issuer: ISSUER
+resource: https://osv.example
+routes:
+  - match: {method: POST, path: "/v1/query"}
+    scopes: [osv:query]
+    workflow: vuln-patch
+    steps: [assess]
+    agents: [planner]
+default: deny
+`
+
+var errNotInMode = errors.New("demo: not available in this mode")

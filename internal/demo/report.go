@@ -1,0 +1,169 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Row is one line of the report.
+type Row struct {
+	ID     string `json:"id"`
+	Threat string `json:"threat"`
+	STRIDE string `json:"stride"`
+	Legacy Result `json:"legacy"`
+	AJWT   Result `json:"ajwt"`
+}
+
+// Report is the whole demonstration's result.
+type Report struct {
+	Workflow map[string]WorkflowResult `json:"workflow"`
+	Rows     []Row                     `json:"attacks"`
+	Seconds  float64                   `json:"seconds"`
+}
+
+// WorkflowResult is the legitimate run in one mode.
+type WorkflowResult struct {
+	Merged   bool   `json:"merged"`
+	Upgrades int    `json:"upgrades"`
+	Error    string `json:"error,omitempty"`
+}
+
+// OK reports whether ajwt blocked every attack and the legitimate workflow
+// succeeded in both modes.
+func (r *Report) OK() bool {
+	for _, w := range r.Workflow {
+		if !w.Merged || w.Error != "" {
+			return false
+		}
+	}
+	for _, row := range r.Rows {
+		if !row.AJWT.Blocked {
+			return false
+		}
+	}
+	return true
+}
+
+// Run executes the legitimate workflow and every scenario in both modes,
+// each mode in its own environment under dir.
+func Run(ctx context.Context, dir string, say Progress) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Workflow: map[string]WorkflowResult{}}
+	results := map[string][]Result{}
+	for _, mode := range []string{Legacy, AJWT} {
+		res, wf, err := runMode(ctx, mode, dir+"/"+mode, say)
+		if err != nil {
+			return nil, err
+		}
+		results[mode], rep.Workflow[mode] = res, wf
+	}
+	for i, sc := range Scenarios() {
+		rep.Rows = append(rep.Rows, Row{ID: sc.ID, Threat: sc.Name, STRIDE: sc.STRIDE, Legacy: results[Legacy][i], AJWT: results[AJWT][i]})
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+func runMode(ctx context.Context, mode, dir string, say Progress) ([]Result, WorkflowResult, error) {
+	say("== %s mode", mode)
+	e, err := Start(ctx, mode, dir)
+	if err != nil {
+		return nil, WorkflowResult{}, err
+	}
+	defer e.Close()
+	var wf WorkflowResult
+	out, err := e.RunWorkflow(ctx, func(f string, a ...any) { say("   "+f, a...) })
+	if err != nil {
+		wf.Error = err.Error()
+	} else {
+		wf.Merged, wf.Upgrades = out.Merged, len(out.Upgrades)
+	}
+	var results []Result
+	for _, sc := range Scenarios() {
+		fn := sc.AJWT
+		if mode == Legacy {
+			fn = sc.Legacy
+		}
+		r := fn(ctx, e)
+		say("   %-4s %-62s %s", sc.ID, sc.Name, outcome(r))
+		results = append(results, r)
+	}
+	return results, wf, nil
+}
+
+func outcome(r Result) string {
+	if r.Blocked {
+		return "BLOCKED"
+	}
+	return "succeeded"
+}
+
+// WriteTable prints the report for people.
+func (r *Report) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTHREAT\tSTRIDE\tLEGACY OAUTH\tAJWT\tSTOPPED BY\tERROR / REASON")
+	for _, row := range r.Rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.ID, row.Threat, row.STRIDE,
+			attackOutcome(row.Legacy), attackOutcome(row.AJWT), row.AJWT.Check, row.AJWT.Reason)
+	}
+	tw.Flush()
+	blocked := 0
+	for _, row := range r.Rows {
+		if row.AJWT.Blocked {
+			blocked++
+		}
+	}
+	legacyOK := 0
+	for _, row := range r.Rows {
+		if !row.Legacy.Blocked {
+			legacyOK++
+		}
+	}
+	fmt.Fprintf(w, "\nLegitimate workflow: legacy %s, ajwt %s.\n", r.Workflow[Legacy].summary(), r.Workflow[AJWT].summary())
+	fmt.Fprintf(w, "Attacks: %d of %d succeed without ajwt; ajwt blocks %d of %d. (%.1f s)\n", legacyOK, len(r.Rows), blocked, len(r.Rows), r.Seconds)
+}
+
+func attackOutcome(r Result) string {
+	if r.Blocked {
+		return "blocked"
+	}
+	return "ATTACK SUCCEEDS"
+}
+
+func (w WorkflowResult) summary() string {
+	if w.Error != "" {
+		return "FAILED: " + w.Error
+	}
+	return fmt.Sprintf("PR merged with %d upgrades", w.Upgrades)
+}
+
+// WriteHTML writes a self-contained page.
+func (r *Report) WriteHTML(w io.Writer) error {
+	return reportPage.Execute(w, r)
+}
+
+var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
+	"outcome": attackOutcome, "lower": strings.ToLower,
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ajwt demo: legacy OAuth vs Agentic JWT</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2329}
+h1{font-size:1.6rem} table{border-collapse:collapse;width:100%} th,td{border-bottom:1px solid #dde;padding:.45rem .6rem;text-align:left;vertical-align:top}
+th{background:#f4f6f8} .ok{color:#0a7a3d;font-weight:600} .bad{color:#b3261e;font-weight:700} .small{color:#555;font-size:.85rem}
+.card{display:inline-block;border:1px solid #dde;border-radius:8px;padding:.6rem 1rem;margin:0 1rem 1rem 0}
+</style></head><body>
+<h1>Vulnerability-patching agents under attack: legacy OAuth vs ajwt</h1>
+<p>Four agents (supervisor, classifier, planner, patcher) patch <code>acme/web</code>: classify → plan → assess → approve (a human approver) → patch (delegated by the supervisor) → verify.
+Every attack was run against both setups. <b>Legacy</b>: one client_credentials token for the app; the APIs check only signature and scope. <b>ajwt</b>: intent tokens per agent, run and step, bound to the agent's key, enforced by the ajwt proxy.</p>
+{{range $mode, $w := .Workflow}}<div class="card"><b>{{$mode}}</b> legitimate workflow: {{if $w.Merged}}<span class="ok">pull request merged ({{$w.Upgrades}} upgrades)</span>{{else}}<span class="bad">failed {{$w.Error}}</span>{{end}}</div>{{end}}
+<table><tr><th>ID</th><th>Threat</th><th>STRIDE</th><th>Legacy OAuth</th><th>ajwt</th><th>Stopped by</th><th>Error / reason</th></tr>
+{{range .Rows}}<tr><td>{{.ID}}</td><td>{{.Threat}}<div class="small">{{.AJWT.Evidence}}</div></td><td>{{.STRIDE}}</td>
+<td class="{{if .Legacy.Blocked}}ok{{else}}bad{{end}}">{{outcome .Legacy}}<div class="small">{{.Legacy.Evidence}}</div></td>
+<td class="{{if .AJWT.Blocked}}ok{{else}}bad{{end}}">{{outcome .AJWT}}</td><td>{{.AJWT.Check}}</td><td><code>{{.AJWT.Reason}}</code></td></tr>
+{{end}}</table><p class="small">Generated by <code>ajwt demo</code> in {{printf "%.1f" .Seconds}} s.</p></body></html>
+`))
