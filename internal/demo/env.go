@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/ajwt/ajwt/checksum"
-	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
 	"github.com/ajwt/ajwt/client"
+	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
 	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
 	"github.com/ajwt/ajwt/keys"

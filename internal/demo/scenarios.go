@@ -356,7 +356,7 @@ func t10(ctx context.Context, e *Env) Result {
 }
 
 type headerTransport struct {
-	base      http.RoundTripper
+	base       http.RoundTripper
 	key, value string
 }
 
