@@ -193,3 +193,32 @@ func TestClone(t *testing.T) {
 		t.Fatal("Clone shares state")
 	}
 }
+
+func TestHashSource(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "pkg", "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "pkg", "a.go"), []byte("package a\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "pkg", "sub", "b.go"), []byte("package sub\n"), 0o644)
+	got, err := HashSourceDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sha256 of "pkg/a.go\x0010\x00package a\n" + "pkg/sub/b.go\x0012\x00package sub\n", computed with sha256sum.
+	const want = "768d314fe69d875a8ae4366c0baa39b0f2d821085a5cee327510b777063835ac"
+	if got != want {
+		t.Fatalf("HashSource = %s, want %s", got, want)
+	}
+	os.WriteFile(filepath.Join(dir, "pkg", "a.go"), []byte("package a // changed\n"), 0o644)
+	if changed, _ := HashSourceDir(dir); changed == got {
+		t.Fatal("a changed file did not change the hash")
+	}
+	// Moving bytes between files changes the hash (length framing).
+	os.WriteFile(filepath.Join(dir, "pkg", "a.go"), []byte("package a\npackage sub\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "pkg", "sub", "b.go"), []byte(""), 0o644)
+	if moved, _ := HashSourceDir(dir); moved == got {
+		t.Fatal("moving content between files kept the hash")
+	}
+	if _, err := HashSource(os.DirFS(dir)); err == nil {
+		t.Fatal("no paths accepted")
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -20,6 +21,8 @@ import (
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
 	"github.com/ajwt/ajwt/specfile"
+
+	_ "modernc.org/sqlite"
 )
 
 // server is a real `ajwt serve` subprocess.
@@ -224,4 +227,63 @@ func (s *server) grantStep(key *keys.Signer, sum checksum.Checksum, agent, run, 
 		s.t.Fatalf("grant %s: %d %v", step, code, body)
 	}
 	return body["access_token"].(string)
+}
+
+// TestAuditVerifyDetectsTampering edits, removes and reorders entries in
+// the database file and expects `ajwt audit verify` to fail each time.
+func TestAuditVerifyDetectsTampering(t *testing.T) {
+	tamper := []string{
+		"UPDATE audit SET outcome = 'issued' WHERE seq = 2",
+		"DELETE FROM audit WHERE seq = 2",
+		"DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
+		"UPDATE audit SET seq = -1 WHERE seq = 1; UPDATE audit SET seq = 1 WHERE seq = 2; UPDATE audit SET seq = 2 WHERE seq = -1",
+	}
+	for _, stmt := range tamper {
+		t.Run(stmt, func(t *testing.T) {
+			dir := t.TempDir()
+			addr := freeAddr(t)
+			ajwt(t, "", "init", "--dir", dir, "--issuer", "http://"+addr)
+			s := startServer(t, dir, addr)
+			sec := readSecrets(t, dir)
+			s.startRun(sec)
+			s.stop(syscall.SIGTERM)
+			data := filepath.Join(dir, "data")
+			if out, errOut, code := ajwt(t, "", "audit", "verify", "--data", data); code != 0 {
+				t.Fatalf("intact chain refused: %s %s", out, errOut)
+			}
+			db, err := sql.Open("sqlite", filepath.Join(data, "ajwt.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(stmt); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if _, errOut, code := ajwt(t, "", "audit", "verify", "--data", data); code != 2 || !strings.Contains(errOut, "audit chain broken") {
+				t.Fatalf("tampering not detected: exit %d, %q", code, errOut)
+			}
+		})
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ajwt(t, "", "init", "--dir", dir, "--issuer", "http://"+addr)
+	s := startServer(t, dir, addr)
+	s.clientToken("admin", readSecrets(t, dir)["AJWT_ADMIN_SECRET"])
+	res, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{`ajwt_tokens_issued_total{grant="client_credentials"} 1`, "ajwt_http_request_duration_seconds_bucket"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(body), "ajwt_s_") {
+		t.Error("metrics leak a secret")
+	}
 }
