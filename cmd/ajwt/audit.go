@@ -15,7 +15,7 @@ func (e *env) auditCmd() *cobra.Command {
 }
 
 func (e *env) auditVerifyCmd() *cobra.Command {
-	var dataDir string
+	var sf storeFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "verify --data DIR",
@@ -23,7 +23,7 @@ func (e *env) auditVerifyCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := openStore(ctx, dataDir, false)
+			st, err := sf.open(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -45,9 +45,8 @@ func (e *env) auditVerifyCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data", "", "the server's data directory")
+	sf.register(cmd, false)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	_ = cmd.MarkFlagRequired("data")
 	return cmd
 }
 

@@ -100,7 +100,8 @@ func (e *env) keysGenerateCmd() *cobra.Command {
 }
 
 func (e *env) keysRotateCmd() *cobra.Command {
-	var dataDir, algName string
+	var algName string
+	var sf storeFlags
 	cmd := &cobra.Command{
 		Use:   "rotate --data DIR",
 		Short: "Add a new issuer signing key and retire the current one (retired keys stay in JWKS for the token lifetime)",
@@ -110,12 +111,16 @@ func (e *env) keysRotateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context(), dataDir, false)
+			st, err := sf.open(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			kid, err := authserver.RotateKey(cmd.Context(), st, alg, time.Now(), nil)
+			cipher, err := sf.cipher()
+			if err != nil {
+				return err
+			}
+			kid, err := authserver.RotateKey(cmd.Context(), st, alg, time.Now(), cipher)
 			if err != nil {
 				return err
 			}
@@ -123,9 +128,8 @@ func (e *env) keysRotateCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data", "", "the server's data directory")
+	sf.register(cmd, false)
 	cmd.Flags().StringVar(&algName, "alg", "ES256", "algorithm of the new key")
-	_ = cmd.MarkFlagRequired("data")
 	return cmd
 }
 

@@ -10,8 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/ajwt/ajwt/internal/redisx"
 	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy"
 	"github.com/ajwt/ajwt/policy/policyfile"
@@ -20,7 +22,7 @@ import (
 )
 
 func (e *env) proxyCmd() *cobra.Command {
-	var policyPath, upstream, addr, issuer string
+	var policyPath, upstream, addr, issuer, redisURL string
 	cmd := &cobra.Command{
 		Use:   "proxy --policy FILE --upstream URL --addr HOST:PORT",
 		Short: "Run the enforcing reverse proxy in front of an unmodified API",
@@ -34,13 +36,14 @@ func (e *env) proxyCmd() *cobra.Command {
 			if err != nil || up.Scheme == "" || up.Host == "" {
 				return fmt.Errorf("--upstream: want an absolute URL, got %q", upstream)
 			}
-			return e.runProxy(cmd.Context(), rules, up, addr)
+			return e.runProxy(cmd.Context(), rules, up, addr, redisURL)
 		},
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML)")
 	cmd.Flags().StringVar(&upstream, "upstream", "", "URL of the API to protect")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9000", "listen address")
 	cmd.Flags().StringVar(&issuer, "issuer", "", "IdP issuer URL (overrides the policy's issuer)")
+	cmd.Flags().StringVar(&redisURL, "redis", "", "redis://… shared replay cache and revocation fan-out (several proxies)")
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("upstream")
 	return cmd
@@ -65,16 +68,30 @@ func loadRules(path, issuer string) (*policy.Policy, error) {
 	return p, nil
 }
 
-func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, addr string) error {
+func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, addr, redisURL string) error {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	reg := prometheus.NewRegistry()
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total", Help: "Requests by decision and reason."}, []string{"decision", "reason"})
 	reg.MustRegister(decisions)
-	enf, err := middleware.New(ctx, pol, middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions)))
+	opts := []middleware.Option{middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions))}
+	var rdb *redis.Client
+	if redisURL != "" {
+		var err error
+		if rdb, err = redisx.Open(ctx, redisURL); err != nil {
+			return err
+		}
+		defer rdb.Close()
+		opts = append(opts, middleware.WithReplayCache(redisx.NewReplayCache(rdb, "ajwt:proxy-replay:")))
+	}
+	enf, err := middleware.New(ctx, pol, opts...)
 	if err != nil {
 		return err
 	}
 	defer enf.Close()
+	if rdb != nil && enf.Revocations() != nil {
+		stop := redisx.Subscribe(ctx, rdb, enf.Revocations(), logger)
+		defer stop()
+	}
 	h, err := proxy.New(up, enf, proxy.Options{Logger: logger})
 	if err != nil {
 		return err

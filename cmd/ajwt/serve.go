@@ -9,17 +9,70 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ajwt/ajwt/internal/authserver"
+	"github.com/ajwt/ajwt/internal/redisx"
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
+	"github.com/ajwt/ajwt/keys"
+	"github.com/ajwt/ajwt/middleware"
 )
 
+// storeFlags select the store and the key-encryption key, shared by every
+// command that opens the server's data.
+type storeFlags struct {
+	dataDir, dsn, kekFile, redisURL string
+}
+
+func (f *storeFlags) register(cmd *cobra.Command, withRedis bool) {
+	cmd.Flags().StringVar(&f.dataDir, "data", "ajwt-data", "data directory (embedded SQLite database)")
+	cmd.Flags().StringVar(&f.dsn, "store", "", "postgres://… to use PostgreSQL instead of the embedded SQLite (multi-node)")
+	cmd.Flags().StringVar(&f.kekFile, "kek-file", "", "file with the 32-byte key-encryption key for signing keys and agent specs (or env AJWT_KEK)")
+	if withRedis {
+		cmd.Flags().StringVar(&f.redisURL, "redis", "", "redis://… shared replay cache and revocation fan-out (multi-node)")
+	}
+}
+
+func (f *storeFlags) open(ctx context.Context, create bool) (store.Store, error) {
+	if strings.HasPrefix(f.dsn, "postgres://") || strings.HasPrefix(f.dsn, "postgresql://") {
+		return sqlstore.OpenPostgres(ctx, f.dsn, sqlstore.Options{})
+	}
+	if f.dsn != "" {
+		return nil, fmt.Errorf("--store: want a postgres:// URL (SQLite is chosen with --data)")
+	}
+	return openStore(ctx, f.dataDir, create)
+}
+
+// cipher reads the key-encryption key from --kek-file or AJWT_KEK (64 hex
+// digits or 32 raw bytes); none means keys and specs are stored in clear.
+func (f *storeFlags) cipher() (authserver.KeyCipher, error) {
+	var text []byte
+	switch {
+	case f.kekFile != "":
+		data, err := os.ReadFile(f.kekFile)
+		if err != nil {
+			return nil, err
+		}
+		text = data
+	case os.Getenv("AJWT_KEK") != "":
+		text = []byte(os.Getenv("AJWT_KEK"))
+	default:
+		return nil, nil
+	}
+	kek, err := keys.ParseMasterSecret(text)
+	if err != nil {
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	return authserver.NewAESGCM(kek)
+}
+
 func (e *env) serveCmd() *cobra.Command {
-	var configPath, dataDir, addr string
+	var configPath, addr string
+	var sf storeFlags
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE --data DIR [--addr HOST:PORT]",
 		Short: "Run the authorization server (IdP)",
@@ -29,23 +82,28 @@ func (e *env) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.serve(cmd.Context(), cfg, dataDir, addr)
+			return e.serve(cmd.Context(), cfg, &sf, addr)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "ajwt.yaml", "configuration file")
-	cmd.Flags().StringVar(&dataDir, "data", "ajwt-data", "data directory (SQLite database)")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8420", "listen address")
+	sf.register(cmd, true)
 	return cmd
 }
 
-func (e *env) serve(ctx context.Context, cfg *authserver.Config, dataDir, addr string) error {
+func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, addr string) error {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	st, err := openStore(ctx, dataDir, true)
+	st, err := sf.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	srv, err := authserver.New(ctx, cfg, st, authserver.Options{Logger: logger})
+	opts, closeRedis, err := serverOptions(ctx, sf, logger)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	srv, err := authserver.New(ctx, cfg, st, opts)
 	if err != nil {
 		return err
 	}
@@ -54,8 +112,36 @@ func (e *env) serve(ctx context.Context, cfg *authserver.Config, dataDir, addr s
 	if err != nil {
 		return err
 	}
-	logger.Info("ajwt serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "data", dataDir)
+	logger.Info("ajwt serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "data", sf.dataDir, "postgres", sf.dsn != "", "redis", sf.redisURL != "")
 	return serveHTTP(ctx, ln, srv.Handler(), logger)
+}
+
+// serverOptions wires the KEK and, with --redis, the shared replay cache
+// and revocation fan-out.
+func serverOptions(ctx context.Context, sf *storeFlags, logger *slog.Logger) (authserver.Options, func(), error) {
+	opts := authserver.Options{Logger: logger}
+	var err error
+	if opts.KeyCipher, err = sf.cipher(); err != nil {
+		return opts, nil, err
+	}
+	if sf.redisURL == "" {
+		return opts, func() {}, nil
+	}
+	rdb, err := redisx.Open(ctx, sf.redisURL)
+	if err != nil {
+		return opts, nil, err
+	}
+	opts.ReplayCache = redisx.NewReplayCache(rdb, "ajwt:idp-replay:")
+	opts.OnRevoke = func(revs []*store.Revocation) {
+		entries := make([]middleware.FeedEntry, len(revs))
+		for i, r := range revs {
+			entries[i] = middleware.FeedEntry{Type: r.Type, ID: r.ID, At: r.At.Unix()}
+		}
+		if err := redisx.Publish(context.Background(), rdb, entries); err != nil {
+			logger.Warn("revocation fan-out failed; enforcers still get it from the feed", "err", err)
+		}
+	}
+	return opts, func() { rdb.Close() }, nil
 }
 
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting,

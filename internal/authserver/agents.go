@@ -147,6 +147,9 @@ func (s *Server) registerAgent(ctx context.Context, id string, b *agentBody, by 
 	if err != nil {
 		return nil, false, err
 	}
+	if a.Spec, err = s.sealSpec(a.Spec); err != nil {
+		return nil, false, err
+	}
 	created := false
 	var revoked []*store.Revocation
 	err = s.store.Update(ctx, func(tx store.Tx) error {
@@ -216,7 +219,9 @@ func (s *Server) handleGetAgent(w http.ResponseWriter, r *http.Request) error {
 		if !admin {
 			return newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "include=spec requires ajwt:admin")
 		}
-		resp.Spec = a.Spec
+		if resp.Spec, err = s.openSpec(a.Spec); err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil

@@ -82,6 +82,11 @@ func newHarness(t *testing.T) *harness {
 
 func newHarnessAt(t *testing.T, dbPath, config string) *harness {
 	t.Helper()
+	return newHarnessWith(t, dbPath, config, Options{})
+}
+
+func newHarnessWith(t *testing.T, dbPath, config string, opts Options) *harness {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +101,8 @@ func newHarnessAt(t *testing.T, dbPath, config string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv, err = New(ctx, cfg, h.st, Options{Now: h.clock.Now})
+	opts.Now = h.clock.Now
+	h.srv, err = New(ctx, cfg, h.st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,15 @@
 package authserver
 
 import (
+	"bytes"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/internal/store/sqlstore"
 	"github.com/ajwt/ajwt/keys"
 )
 
@@ -138,4 +142,42 @@ func privateJWK(t *testing.T, s *keys.Signer) any {
 	t.Helper()
 	return map[string]any{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
 		"y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}
+}
+
+// TestSecretsAtRest: with a key-encryption key, neither the signing key
+// nor an agent's prompt appears in the database file.
+func TestSecretsAtRest(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "ajwt.db")
+	kek, _ := NewAESGCM(bytes.Repeat([]byte{7}, 32))
+	h := newHarnessWith(t, dbPath, testConfig, Options{KeyCipher: kek})
+	key, _ := keys.Generate(keys.EdDSA, nil)
+	secretPrompt := "TOP-SECRET-PROMPT-" + strings.Repeat("x", 20)
+	spec := &checksum.Spec{AgentID: "bot", PromptTemplate: secretPrompt}
+	res := h.jsonReq(http.MethodPut, "/v1/agents/bot", h.bearer("admin"), map[string]any{"client_id": "app", "spec": spec, "public_jwk": key.Public()}, nil)
+	if res.status != 201 {
+		t.Fatalf("register: %d %s", res.status, res.raw)
+	}
+	got := h.jsonReq(http.MethodGet, "/v1/agents/bot?include=spec", h.bearer("admin"), nil, nil)
+	if s, _ := got.body["spec"].(map[string]any); s["prompt_template"] != secretPrompt {
+		t.Fatalf("admin cannot read the sealed spec back: %s", got.raw)
+	}
+	h.st.Close()
+	var raw []byte
+	for _, suffix := range []string{"", "-wal"} {
+		data, _ := os.ReadFile(dbPath + suffix)
+		raw = append(raw, data...)
+	}
+	if bytes.Contains(raw, []byte("TOP-SECRET-PROMPT")) {
+		t.Fatal("the prompt is in the database file in clear")
+	}
+	if bytes.Contains(raw, []byte("BEGIN PRIVATE KEY")) {
+		t.Fatal("a signing key is in the database file in clear")
+	}
+	wrong, _ := NewAESGCM(bytes.Repeat([]byte{8}, 32))
+	st, _ := sqlstore.OpenSQLite(t.Context(), dbPath, sqlstore.Options{})
+	defer st.Close()
+	cfg, _ := ParseConfig([]byte(strings.ReplaceAll(testConfig, "ISSUER", "http://127.0.0.1:1")))
+	if _, err := New(t.Context(), cfg, st, Options{KeyCipher: wrong}); err == nil {
+		t.Fatal("the server started with the wrong key-encryption key")
+	}
 }

@@ -196,11 +196,14 @@ func tokenTypeOf(c *token.Claims) string {
 // feedNotifier wakes long-polling feed readers on this node; readers on
 // other nodes see new entries by polling the store.
 type feedNotifier struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu   sync.Mutex
+	ch   chan struct{}
+	hook func([]*store.Revocation)
 }
 
-func newFeedNotifier() *feedNotifier { return &feedNotifier{ch: make(chan struct{})} }
+func newFeedNotifier(hook func([]*store.Revocation)) *feedNotifier {
+	return &feedNotifier{ch: make(chan struct{}), hook: hook}
+}
 
 func (f *feedNotifier) wait() <-chan struct{} {
 	f.mu.Lock()
@@ -216,6 +219,9 @@ func (f *feedNotifier) notify(revs []*store.Revocation) {
 	close(f.ch)
 	f.ch = make(chan struct{})
 	f.mu.Unlock()
+	if f.hook != nil {
+		f.hook(revs)
+	}
 }
 
 type feedEntry struct {

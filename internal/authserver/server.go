@@ -22,7 +22,10 @@ type Options struct {
 	Logger      *slog.Logger     // default: discard
 	Now         func() time.Time // default: time.Now
 	ReplayCache dpop.ReplayCache // default: in-memory, 1M entries
-	KeyCipher   KeyCipher        // encrypts signing keys at rest; default: none
+	KeyCipher   KeyCipher        // encrypts signing keys and agent specs at rest; default: none
+	// OnRevoke is told about revocations after they are committed (e.g. to
+	// publish them on Redis); the feed serves them regardless.
+	OnRevoke func([]*store.Revocation)
 }
 
 // Server is the authorization server. Create it with New; it is safe for
@@ -42,6 +45,8 @@ type Server struct {
 	metrics  *metrics
 	feed     *feedNotifier
 	nonces   *nonces // nil unless dpop_require_nonce
+	cipher   KeyCipher
+	onRevoke func([]*store.Revocation)
 	handler  http.Handler
 	wfCache  sync.Map // "id@version" → *WorkflowDef
 
@@ -52,7 +57,7 @@ type Server struct {
 // New builds a server on st, applies the configuration's declarative
 // registrations and loads (or creates) the signing keys.
 func New(ctx context.Context, cfg *Config, st store.Store, opts Options) (*Server, error) {
-	s := &Server{cfg: cfg, store: st, log: opts.Logger, now: opts.Now, stop: make(chan struct{})}
+	s := &Server{cfg: cfg, store: st, log: opts.Logger, now: opts.Now, stop: make(chan struct{}), cipher: opts.KeyCipher, onRevoke: opts.OnRevoke}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -105,7 +110,7 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 	}
 	s.limiter = newFailureLimiter(s.cfg.FailureLimit, s.now)
 	s.metrics = newMetrics()
-	s.feed = newFeedNotifier()
+	s.feed = newFeedNotifier(s.onRevoke)
 	return nil
 }
 
