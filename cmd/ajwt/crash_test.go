@@ -71,7 +71,9 @@ func TestCrashSafety(t *testing.T) {
 			return "", false
 		}
 		defer res.Body.Close()
-		var run struct{ RunID string `json:"run_id"` }
+		var run struct {
+			RunID string `json:"run_id"`
+		}
 		json.NewDecoder(res.Body).Decode(&run)
 		return run.RunID, res.StatusCode == 201 && run.RunID != ""
 	}
@@ -136,7 +138,9 @@ func tryClientToken(base, id, secret string) string {
 		return ""
 	}
 	defer res.Body.Close()
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&tok) != nil {
 		return ""
 	}

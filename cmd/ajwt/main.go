@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -52,7 +53,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		e.versionCmd(), e.checksumCmd(), e.keysCmd(), e.serveCmd(), e.initCmd(),
-		e.hashSecretCmd(), e.auditCmd(), e.proxyCmd(), e.policyCmd(), e.demoCmd(),
+		e.hashSecretCmd(), e.auditCmd(), e.proxyCmd(), e.policyCmd(), e.demoCmd(), e.benchCmd(), e.benchBaselineCmd(),
 	)
 	return root
 }
@@ -85,3 +86,5 @@ func oneLine(err error) string {
 }
 
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -230,7 +230,9 @@ func clientTokenAt(t *testing.T, base, id, secret string) string {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	json.NewDecoder(res.Body).Decode(&tok)
 	return tok.AccessToken
 }
@@ -380,4 +382,3 @@ func sendVia(t *testing.T, addr, tok, proof string) (int, string) {
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
 }
-

@@ -25,12 +25,13 @@ import (
 // storeFlags select the store and the key-encryption key, shared by every
 // command that opens the server's data.
 type storeFlags struct {
-	dataDir, dsn, kekFile, redisURL string
+	dataDir, dsn, kekFile, redisURL, sync string
 }
 
 func (f *storeFlags) register(cmd *cobra.Command, withRedis bool) {
 	cmd.Flags().StringVar(&f.dataDir, "data", "ajwt-data", "data directory (embedded SQLite database)")
 	cmd.Flags().StringVar(&f.dsn, "store", "", "postgres://… to use PostgreSQL instead of the embedded SQLite (multi-node)")
+	cmd.Flags().StringVar(&f.sync, "sqlite-sync", "FULL", "SQLite synchronous: FULL (survives power loss) or NORMAL (survives process crashes; faster)")
 	cmd.Flags().StringVar(&f.kekFile, "kek-file", "", "file with the 32-byte key-encryption key for signing keys and agent specs (or env AJWT_KEK)")
 	if withRedis {
 		cmd.Flags().StringVar(&f.redisURL, "redis", "", "redis://… shared replay cache and revocation fan-out (multi-node)")
@@ -44,7 +45,7 @@ func (f *storeFlags) open(ctx context.Context, create bool) (store.Store, error)
 	if f.dsn != "" {
 		return nil, fmt.Errorf("--store: want a postgres:// URL (SQLite is chosen with --data)")
 	}
-	return openStore(ctx, f.dataDir, create)
+	return openStore(ctx, f.dataDir, create, f.sync)
 }
 
 // cipher reads the key-encryption key from --kek-file or AJWT_KEK (64 hex
@@ -72,6 +73,7 @@ func (f *storeFlags) cipher() (authserver.KeyCipher, error) {
 
 func (e *env) serveCmd() *cobra.Command {
 	var configPath, addr string
+	var quiet bool
 	var sf storeFlags
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE --data DIR [--addr HOST:PORT]",
@@ -82,17 +84,22 @@ func (e *env) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.serve(cmd.Context(), cfg, &sf, addr)
+			return e.serve(cmd.Context(), cfg, &sf, addr, quiet)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "ajwt.yaml", "configuration file")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8420", "listen address")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "log warnings and errors only (no request log)")
 	sf.register(cmd, true)
 	return cmd
 }
 
-func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, addr string) error {
-	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
+func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, addr string, quiet bool) error {
+	level := slog.LevelInfo
+	if quiet {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	st, err := sf.open(ctx, true)
 	if err != nil {
 		return err
@@ -178,7 +185,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, logger *slo
 
 // openStore opens (create: and creates) the SQLite database of a data
 // directory.
-func openStore(ctx context.Context, dataDir string, create bool) (store.Store, error) {
+func openStore(ctx context.Context, dataDir string, create bool, sync string) (store.Store, error) {
 	if dataDir == "" {
 		return nil, errors.New("--data is required")
 	}
@@ -191,5 +198,5 @@ func openStore(ctx context.Context, dataDir string, create bool) (store.Store, e
 	if _, err := os.Stat(path); !create && err != nil {
 		return nil, fmt.Errorf("no ajwt database in %s: %w", dataDir, err)
 	}
-	return sqlstore.OpenSQLite(ctx, path, sqlstore.Options{})
+	return sqlstore.OpenSQLite(ctx, path, sqlstore.Options{Synchronous: sync})
 }

@@ -153,7 +153,7 @@ func (d *delegation) checkClaims(issuer, delegate, runID, step string, now time.
 func (s *Server) stepChain(ctx context.Context, tx store.Tx, run *store.Run, wf *WorkflowDef, def *StepDef, st *store.Step, a *store.Agent, d *delegation, renewal bool) ([]string, string, error) {
 	if d == nil {
 		if renewal {
-			return st.Chain, s.previousParent(ctx, tx, run.RunID, def.ID, a.AgentID), nil
+			return st.Chain, st.Parent, nil // kept on the step: no token scan per renewal
 		}
 		return []string{a.AgentID}, "", nil
 	}
@@ -191,14 +191,8 @@ func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, w
 	return chain, parent, nil
 }
 
-func (s *Server) previousParent(ctx context.Context, tx store.Tx, runID, step, agentID string) string {
-	if t := latestToken(ctx, tx, store.TokenFilter{RunID: runID, AgentID: agentID}, step); t != nil {
-		return t.ParentJTI
-	}
-	return ""
-}
-
 // latestToken returns the newest token matching f (and step, when set).
+// It scans the delegator's tokens in one run: a handful.
 func latestToken(ctx context.Context, tx store.Tx, f store.TokenFilter, step string) *store.Token {
 	all, err := tx.Tokens(ctx, f)
 	if err != nil {

@@ -143,7 +143,7 @@ func (s *Server) issueForStep(ctx context.Context, tx store.Tx, c *client, a *st
 	if err != nil {
 		return nil, err
 	}
-	st.State, st.Holder, st.Chain = store.StepInProgress, a.AgentID, chain
+	st.State, st.Holder, st.Chain, st.Parent = store.StepInProgress, a.AgentID, chain, parent
 	if err := tx.SaveRun(ctx, run); err != nil {
 		return nil, err
 	}

@@ -137,6 +137,7 @@ type Step struct {
 	State       string
 	Holder      string   // agent holding the step while in_progress
 	Chain       []string // delegation chain of the holder's tokens
+	Parent      string   // the token the holder's delegation hangs off (revocation cascade)
 	CompletedBy string
 	CompletedAt time.Time
 	Seq         int // completion order, 1-based; 0 while not completed

@@ -101,7 +101,10 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	// Keep every reader connection pooled: opening a SQLite connection
+	// (pragmas, WAL index) costs far more than a query.
 	db.read.SetMaxOpenConns(max(opts.MaxConns, 4))
+	db.read.SetMaxIdleConns(max(opts.MaxConns, 4))
 	return db, nil
 }
 

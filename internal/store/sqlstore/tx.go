@@ -186,6 +186,7 @@ type stepRecord struct {
 	State       string   `json:"state"`
 	Holder      string   `json:"holder,omitempty"`
 	Chain       []string `json:"chain,omitempty"`
+	Parent      string   `json:"parent,omitempty"`
 	CompletedBy string   `json:"completed_by,omitempty"`
 	CompletedAt int64    `json:"completed_at,omitempty"`
 	Seq         int      `json:"seq,omitempty"`
@@ -194,7 +195,7 @@ type stepRecord struct {
 func stepsJSON(steps []store.Step) string {
 	recs := make([]stepRecord, len(steps))
 	for i, s := range steps {
-		recs[i] = stepRecord{s.ID, s.State, s.Holder, s.Chain, s.CompletedBy, ns(s.CompletedAt), s.Seq}
+		recs[i] = stepRecord{s.ID, s.State, s.Holder, s.Chain, s.Parent, s.CompletedBy, ns(s.CompletedAt), s.Seq}
 	}
 	return jsonText(recs)
 }
@@ -206,7 +207,7 @@ func parseSteps(text string) ([]store.Step, error) {
 	}
 	steps := make([]store.Step, len(recs))
 	for i, r := range recs {
-		steps[i] = store.Step{ID: r.ID, State: r.State, Holder: r.Holder, Chain: r.Chain, CompletedBy: r.CompletedBy, CompletedAt: fromNS(r.CompletedAt), Seq: r.Seq}
+		steps[i] = store.Step{ID: r.ID, State: r.State, Holder: r.Holder, Chain: r.Chain, Parent: r.Parent, CompletedBy: r.CompletedBy, CompletedAt: fromNS(r.CompletedAt), Seq: r.Seq}
 	}
 	return steps, nil
 }

@@ -1,0 +1,48 @@
+package authserver
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/protocol"
+)
+
+// BenchmarkGrantAgentChecksum is the hot path of the IdP over real HTTP:
+// client auth, DPoP verify, run-state write, token record, audit entry,
+// signing. Proofs are made before the timer starts.
+func BenchmarkGrantAgentChecksum(b *testing.B) {
+	h := newHarnessAt(&testing.T{}, b.TempDir()+"/db", testConfig)
+	h.t = &testing.T{}
+	h.registerAgent("planner", "app", []string{"repo:read"}, nil)
+	h.registerWorkflow("wf", map[string]any{"steps": []map[string]any{
+		{"id": "plan", "agent": "planner", "scopes": []string{"repo:read"}, "audience": "https://forge.example"}}})
+	run := h.startRun("app", "wf", nil)
+	a := h.agents["planner"]
+	form := url.Values{"grant_type": {protocol.GrantAgentChecksum}, "agent_id": {"planner"}, "agent_checksum": {string(a.sum)},
+		"run_id": {run}, "workflow_step": {"plan"}}
+	proofs := make([]string, 20000)
+	for i := range proofs {
+		proofs[i], _ = dpop.NewProof(a.key, http.MethodPost, h.issuer+"/token", dpop.ProofOptions{Now: h.clock.Now()})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N && i < len(proofs); i++ {
+		if res := h.form("/token", "app", secrets["app"], form, http.Header{"Dpop": {proofs[i]}}); res.status != 200 {
+			b.Fatalf("%d %s", res.status, res.raw)
+		}
+	}
+}
+
+func BenchmarkGrantClientCredentials(b *testing.B) {
+	h := newHarnessAt(&testing.T{}, b.TempDir()+"/db", testConfig)
+	h.t = &testing.T{}
+	form := url.Values{"grant_type": {"client_credentials"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := h.form("/token", "app", secrets["app"], form, nil); res.status != 200 {
+			b.Fatalf("%d %s", res.status, res.raw)
+		}
+	}
+}
