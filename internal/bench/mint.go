@@ -203,7 +203,9 @@ func startRuns(hc *http.Client, base string, n int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	err = json.NewDecoder(res.Body).Decode(&tok)
 	drain(res)
 	if err != nil {
@@ -218,7 +220,9 @@ func startRuns(hc *http.Client, base string, n int) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		var run struct{ RunID string `json:"run_id"` }
+		var run struct {
+			RunID string `json:"run_id"`
+		}
 		err = json.NewDecoder(res.Body).Decode(&run)
 		drain(res)
 		if err != nil || run.RunID == "" {
