@@ -1,0 +1,204 @@
+package middleware_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/keys"
+	"github.com/ajwt/ajwt/middleware"
+	"github.com/ajwt/ajwt/policy/policyfile"
+)
+
+func b64(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+
+func parts(tok string) (map[string]any, map[string]any, string) {
+	p := strings.Split(tok, ".")
+	var h, c map[string]any
+	hb, _ := base64.RawURLEncoding.DecodeString(p[0])
+	cb, _ := base64.RawURLEncoding.DecodeString(p[1])
+	json.Unmarshal(hb, &h)
+	json.Unmarshal(cb, &c)
+	return h, c, p[2]
+}
+
+// reheader rebuilds a token with changed header members and the original
+// (now invalid) signature.
+func reheader(tok string, change map[string]any) string {
+	h, _, sig := parts(tok)
+	for k, v := range change {
+		if v == nil {
+			delete(h, k)
+		} else {
+			h[k] = v
+		}
+	}
+	p := strings.Split(tok, ".")
+	return b64(h) + "." + p[1] + "." + sig
+}
+
+// signedBy signs the token's exact payload with another key and header.
+func signedBy(t *testing.T, tok string, key *keys.Signer, header map[string]any) string {
+	opts := &jose.SignerOptions{}
+	for k, v := range header {
+		opts = opts.WithHeader(jose.HeaderKey(k), v)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.Alg()), Key: key.CryptoSigner()}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	obj, _ := s.Sign(payload)
+	raw, _ := obj.CompactSerialize()
+	return raw
+}
+
+// TestAttackMatrix sends forged tokens and proofs to a real enforcer in
+// front of an API, with tokens from a real IdP: each is refused with the
+// right reason, none is accepted, nothing crashes.
+func TestAttackMatrix(t *testing.T) {
+	w := newWorld(t)
+	run := w.startRun("acme/web")
+	tok := w.grant("planner", run, "plan")
+	key := w.agents["planner"].key
+	read := "/repos/acme/web/contents/go.mod"
+	h, c, _ := parts(tok)
+	kid := h["kid"].(string)
+	attacker, _ := keys.Generate(keys.ES256, nil)
+	// HS256 "signed" with the IdP's public key (alg confusion).
+	jwksRes, _ := http.Get(w.idp.URL + "/jwks.json")
+	var set jose.JSONWebKeySet
+	json.NewDecoder(jwksRes.Body).Decode(&set)
+	jwksRes.Body.Close()
+	pubJSON, _ := json.Marshal(set.Keys[0])
+	hsIn := b64(map[string]any{"alg": "HS256", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1]
+	mac := hmac.New(sha256.New, pubJSON)
+	mac.Write([]byte(hsIn))
+	hs256 := hsIn + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	edited := func(mut func(map[string]any)) string {
+		cc := map[string]any{}
+		for k, v := range c {
+			cc[k] = v
+		}
+		mut(cc)
+		p := strings.Split(tok, ".")
+		return p[0] + "." + b64(cc) + "." + p[2]
+	}
+
+	tokenCases := []struct {
+		name, token, reason string
+	}{
+		{"alg none", b64(map[string]any{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1] + ".", "alg_not_allowed"},
+		{"HS256 with the public key", hs256, "alg_not_allowed"},
+		{"unknown kid", reheader(tok, map[string]any{"kid": "no-such-key"}), "unknown_key"},
+		{"path traversal kid", reheader(tok, map[string]any{"kid": "../../../../etc/passwd"}), "unknown_key"},
+		{"SQL-ish kid", reheader(tok, map[string]any{"kid": "x' OR '1'='1"}), "unknown_key"},
+		{"jku header", signedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid, "jku": "http://evil.example/jwks"}), "forbidden_header"},
+		{"x5u header", signedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid, "x5u": "http://evil.example/cert"}), "forbidden_header"},
+		{"embedded jwk", reheader(tok, map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256"}}), "forbidden_header"},
+		{"crit header", reheader(tok, map[string]any{"crit": []string{"exp"}}), "forbidden_header"},
+		{"signed by the attacker with the IdP's kid", signedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid}), "bad_signature"},
+		{"signature stripped", strings.Join(strings.Split(tok, ".")[:2], ".") + ".", "bad_signature"},
+		{"signature truncated", tok[:len(tok)-20], "bad_signature"},
+		{"scope edited after signing", edited(func(m map[string]any) { m["scope"] = "repo:read repo:write" }), "bad_signature"},
+		{"step edited after signing", edited(func(m map[string]any) { m["intent"].(map[string]any)["workflow_step"] = "patch" }), "bad_signature"},
+		{"wrong typ", reheader(tok, map[string]any{"typ": "JWT"}), "wrong_type"},
+		{"not a JWT", "abc", "malformed"},
+		{"oversize token", strings.Repeat("a", 9000), "too_large"},
+	}
+	for _, tt := range tokenCases {
+		t.Run("token/"+tt.name, func(t *testing.T) {
+			code, body := w.send(w.api.URL, http.MethodGet, read, tt.token, key)
+			if code != 401 || body["reason"] != tt.reason {
+				t.Fatalf("got %d %v, want 401 %s", code, body, tt.reason)
+			}
+		})
+	}
+
+	base := w.api.URL
+	proofCases := []struct {
+		name   string
+		proof  func() string
+		reason string
+	}{
+		{"htu with the query", func() string { return mkProof(t, key, "GET", base+read+"?ref=main", tok) }, ""}, // query is ignored: accepted
+		{"htu host in upper case", func() string { return mkProof(t, key, "GET", strings.ToUpper(base[:7])+strings.ToUpper(base[7:])+read, tok) }, ""},
+		{"htu trailing slash", func() string { return mkProof(t, key, "GET", base+read+"/", tok) }, "wrong_htu"},
+		{"htu path case", func() string { return mkProof(t, key, "GET", base+strings.ToUpper(read), tok) }, "wrong_htu"},
+		{"htu encoded slash", func() string { return mkProof(t, key, "GET", base+"/repos/acme%2Fweb/contents/go.mod", tok) }, "wrong_htu"},
+		{"htu dot segments", func() string { return mkProof(t, key, "GET", base+"/repos/acme/x/../web/contents/go.mod", tok) }, "wrong_htu"},
+		{"ath missing", func() string { return mkProof(t, key, "GET", base+read, "") }, "ath_mismatch"},
+		{"stale iat", func() string { return mkProofAt(t, key, "GET", base+read, tok, time.Now().Add(-5*time.Minute)) }, "stale_proof"},
+		{"future iat", func() string { return mkProofAt(t, key, "GET", base+read, tok, time.Now().Add(5*time.Minute)) }, "stale_proof"},
+		{"duplicate htu member", func() string { return dupHTU(t, key, base+read, tok) }, "malformed"},
+	}
+	for _, tt := range proofCases {
+		t.Run("proof/"+tt.name, func(t *testing.T) {
+			code, body, _ := w.call(http.MethodGet, base+read, "DPoP "+tok, nil, http.Header{"Dpop": {tt.proof()}})
+			if tt.reason == "" {
+				if code != 200 {
+					t.Fatalf("an equivalent URI was refused: %d %v", code, body)
+				}
+				return
+			}
+			if code != 401 || body["reason"] != tt.reason {
+				t.Fatalf("got %d %v, want 401 %s", code, body, tt.reason)
+			}
+		})
+	}
+
+	t.Run("token not yet valid for the enforcer's clock", func(t *testing.T) {
+		pol, _ := policyfile.Parse([]byte(strings.ReplaceAll(policyYAML, "ISSUER", w.idp.URL)))
+		earlier := func() time.Time { return time.Now().Add(-10 * time.Minute) }
+		enf, err := middleware.New(context.Background(), pol, middleware.WithClock(earlier), middleware.WithoutRevocationFeed())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodGet, "http://api.example"+read, nil)
+		r.Header.Set("Authorization", "DPoP "+tok)
+		if _, err := enf.Check(r); err == nil || !strings.Contains(err.Error(), "issued_in_future") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func mkProof(t *testing.T, key *keys.Signer, method, uri, tok string) string {
+	return mkProofAt(t, key, method, uri, tok, time.Time{})
+}
+
+func mkProofAt(t *testing.T, key *keys.Signer, method, uri, tok string, at time.Time) string {
+	p, err := dpop.NewProof(key, method, uri, dpop.ProofOptions{AccessToken: tok, Now: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// dupHTU signs a proof whose payload names htu twice: the first for
+// another site, the second for ours.
+func dupHTU(t *testing.T, key *keys.Signer, uri, tok string) string {
+	pub, _ := json.Marshal(key.Public())
+	var jwk map[string]any
+	json.Unmarshal(pub, &jwk)
+	for _, k := range []string{"kid", "alg", "use"} {
+		delete(jwk, k)
+	}
+	header := b64(map[string]any{"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk})
+	payload := `{"jti":"dup-1","htm":"GET","htu":"https://evil.example/","htu":"` + uri + `","iat":` + itoa(time.Now().Unix()) + `,"ath":"` + dpop.AccessTokenHash(tok) + `"}`
+	in := header + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := key.CryptoSigner().Sign(nil, []byte(in), cryptoHash0{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
