@@ -156,9 +156,11 @@ func AlgForKey(pub crypto.PublicKey) (Alg, error) {
 			return ES256, nil
 		}
 	case *rsa.PublicKey:
-		if k.N.BitLen() >= 2048 {
+		// At most 4096 bits and e = 65537: a 48,000-bit key in an 8 KiB
+		// proof would cost ~100 ms per signature check, a cheap DoS.
+		if bits := k.N.BitLen(); bits >= 2048 && bits <= 4096 && k.E == 65537 {
 			return RS256, nil
 		}
 	}
-	return "", fmt.Errorf("keys: unsupported public key %T (want Ed25519, P-256 or RSA ≥ 2048)", pub)
+	return "", fmt.Errorf("keys: unsupported public key %T (want Ed25519, P-256 or RSA 2048–4096 bits with e = 65537)", pub)
 }

@@ -59,7 +59,7 @@ func checkKeyAlg(pub crypto.PublicKey, alg Alg) error {
 			return nil
 		}
 	case *rsa.PublicKey:
-		if alg == RS256 && k.N.BitLen() >= 2048 {
+		if alg == RS256 && k.N.BitLen() >= 2048 && k.N.BitLen() <= 4096 {
 			return nil
 		}
 	}
