@@ -21,7 +21,7 @@ func TestHugeRSAKeyRefused(t *testing.T) {
 	jwk := map[string]any{"kty": "RSA", "n": base64.RawURLEncoding.EncodeToString(n), "e": "AQAB"}
 	header := b64json(map[string]any{"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk})
 	payload := b64json(map[string]any{"jti": "j", "htm": "GET", "htu": api, "iat": t0.Unix()})
-	proof := header + "." + payload + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 5000))
+	proof := header + "." + payload + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 16))
 	now := t0
 	v := newVerifier(t, &now)
 	start := time.Now()
