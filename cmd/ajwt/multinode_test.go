@@ -76,17 +76,7 @@ func freshSchema(t *testing.T, dsn string) string {
 
 func startProc(t *testing.T, dir, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{addr: freeAddr(t)}
-	cmd := exec.Command(os.Args[0], append(args, "--addr", p.addr)...)
-	cmd.Env = append(os.Environ(), "AJWT_MAIN=1")
-	log, _ := os.Create(filepath.Join(dir, name+".log"))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = cmd
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	return p
+	return startProcAt(t, dir, name, freeAddr(t), args...)
 }
 
 func waitHTTP(t *testing.T, u string, dir, name string) {

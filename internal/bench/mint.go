@@ -52,7 +52,13 @@ func startServer(cfg Config, ready string, args ...string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(cfg.Exe, append(args, "--addr", addr)...)
+	return launch(cfg.Exe, addr, ready, args...)
+}
+
+// launch runs the ajwt binary with args on addr and waits until ready
+// answers below 500.
+func launch(exe, addr, ready string, args ...string) (*server, error) {
+	cmd := exec.Command(exe, append(args, "--addr", addr)...)
 	cmd.Env = append(os.Environ(), "AJWT_MAIN=1")
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -102,22 +108,7 @@ workflows:
 	if store != "" {
 		args = append(args, "--store", store)
 	}
-	cmd := exec.Command(cfg.Exe, append(args, "--addr", addr)...)
-	cmd.Env = append(os.Environ(), "AJWT_MAIN=1")
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, base: "http://" + addr}
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if res, err := http.Get(s.base + "/readyz"); err == nil {
-			drain(res)
-			if res.StatusCode == 200 {
-				return s, nil
-			}
-		}
-	}
-	s.stop()
-	return nil, fmt.Errorf("bench: ajwt serve did not start")
+	return launch(cfg.Exe, addr, "/readyz", args...)
 }
 
 func newHTTP(conc int) *http.Client {
