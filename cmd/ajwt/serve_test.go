@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -285,5 +286,55 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if strings.Contains(string(body), "ajwt_s_") {
 		t.Error("metrics leak a secret")
+	}
+}
+
+// TestSlowClients: a client that trickles its headers (slowloris) is cut
+// off by the header timeout, and oversized headers are refused.
+func TestSlowClients(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ajwt(t, "", "init", "--dir", dir, "--issuer", "http://"+addr)
+	s := startServer(t, dir, addr)
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: %s\r\n", addr)
+	closed := make(chan struct{})
+	go func() {
+		buf := make([]byte, 1)
+		for {
+			if _, err := conn.Read(buf); err != nil {
+				close(closed)
+				return
+			}
+		}
+	}()
+	for range 60 { // one header byte per 200 ms, never finishing
+		select {
+		case <-closed:
+			if d := time.Since(start); d > 8*time.Second {
+				t.Fatalf("slow client held the connection for %s", d)
+			}
+			goto oversized
+		case <-time.After(200 * time.Millisecond):
+			conn.Write([]byte("X"))
+		}
+	}
+	t.Fatal("a client sending one byte every 200 ms kept its connection for 12 s")
+oversized:
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/healthz", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB header: %d", res.StatusCode)
 	}
 }

@@ -29,6 +29,7 @@ type Config struct {
 	DPoPIATWindow  time.Duration `yaml:"dpop_iat_window"`
 	RequireNonce   bool          `yaml:"dpop_require_nonce"`
 	FailureLimit   int           `yaml:"failed_grants_per_minute"`
+	RequestLimit   int           `yaml:"token_requests_per_second"` // per client, all /token requests
 	KeyRefresh     time.Duration `yaml:"key_refresh"`
 	FeedPoll       time.Duration `yaml:"feed_poll"`
 	MaxDelegations int           `yaml:"max_delegation_depth"`
@@ -119,6 +120,9 @@ func (c *Config) defaults() error {
 	}
 	if c.FailureLimit == 0 {
 		c.FailureLimit = 60
+	}
+	if c.RequestLimit == 0 {
+		c.RequestLimit = 1000
 	}
 	if c.KeyRefresh == 0 {
 		c.KeyRefresh = 30 * time.Second

@@ -263,3 +263,26 @@ func TestPrivateKeyJWTAndHashedSecrets(t *testing.T) {
 	}
 	wantError(t, h.form("/token", "human", "wrong horse", url.Values{"grant_type": {"client_credentials"}}, nil), 401, "invalid_client")
 }
+
+func TestPerClientRequestLimit(t *testing.T) {
+	h := newHarnessAt(t, t.TempDir()+"/db", testConfig+"token_requests_per_second: 5\n")
+	form := url.Values{"grant_type": {"client_credentials"}}
+	for i := range 5 {
+		if res := h.form("/token", "app", secrets["app"], form, nil); res.status != 200 {
+			t.Fatalf("request %d: %d %s", i, res.status, res.raw)
+		}
+	}
+	res := h.form("/token", "app", secrets["app"], form, nil)
+	wantError(t, res, 429, "slow_down")
+	if res.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	// Another client is not affected; time refills the bucket.
+	if res := h.form("/token", "admin", secrets["admin"], form, nil); res.status != 200 {
+		t.Fatalf("other client: %d", res.status)
+	}
+	h.clock.Advance(time.Second)
+	if res := h.form("/token", "app", secrets["app"], form, nil); res.status != 200 {
+		t.Fatalf("after refill: %d %s", res.status, res.raw)
+	}
+}

@@ -97,3 +97,39 @@ func (l *failureLimiter) evictFull(now time.Time) {
 		}
 	}
 }
+
+// requestLimiter bounds every client's token requests (successful or not)
+// to perSecond with a burst of one second's worth: one client cannot
+// monopolise the IdP.
+type requestLimiter struct {
+	perSecond float64
+	now       func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+func newRequestLimiter(perSecond int, now func() time.Time) *requestLimiter {
+	return &requestLimiter{perSecond: float64(perSecond), now: now, buckets: map[string]*bucket{}}
+}
+
+func (l *requestLimiter) allow(clientID string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b := l.buckets[clientID]
+	if b == nil {
+		b = &bucket{tokens: l.perSecond, last: now}
+		l.buckets[clientID] = b // clients come from the configuration: bounded
+	}
+	b.tokens = min(l.perSecond, b.tokens+now.Sub(b.last).Seconds()*l.perSecond)
+	b.last = now
+	if b.tokens < 1 {
+		return &rateLimited{
+			perr:       &protocol.Error{Code: protocol.CodeSlowDown, Status: http.StatusTooManyRequests, Description: "too many token requests; retry later"},
+			retryAfter: time.Duration((1 - b.tokens) / l.perSecond * float64(time.Second)),
+		}
+	}
+	b.tokens--
+	return nil
+}

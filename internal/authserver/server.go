@@ -42,6 +42,7 @@ type Server struct {
 	proofs   *dpop.Verifier
 	joseAlgs []jose.SignatureAlgorithm
 	limiter  *failureLimiter
+	requests *requestLimiter
 	metrics  *metrics
 	feed     *feedNotifier
 	nonces   *nonces // nil unless dpop_require_nonce
@@ -109,6 +110,7 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 		return err
 	}
 	s.limiter = newFailureLimiter(s.cfg.FailureLimit, s.now)
+	s.requests = newRequestLimiter(s.cfg.RequestLimit, s.now)
 	s.metrics = newMetrics()
 	s.feed = newFeedNotifier(s.onRevoke)
 	return nil

@@ -42,6 +42,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	if err := s.requests.allow(c.id); err != nil {
+		s.metrics.refused(grantLabel(grant), err)
+		setRetryAfter(w, err)
+		return err
+	}
 	if err := s.limiter.allow(c.id, form.Get("agent_id")); err != nil {
 		s.metrics.refused(grantLabel(grant), err)
 		setRetryAfter(w, err)

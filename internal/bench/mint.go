@@ -89,6 +89,7 @@ func idp(cfg Config, key *keys.Signer, spec *checksum.Spec, store string) (*serv
 	conf := fmt.Sprintf(`issuer: http://%s
 token_ttl: 300s
 failed_grants_per_minute: 100000
+token_requests_per_second: 1000000
 clients:
   - {client_id: app, client_secret: %s, scopes: [ajwt:run, api:read]}
 agents:
