@@ -132,7 +132,9 @@ func TestAttackMatrix(t *testing.T) {
 		reason string
 	}{
 		{"htu with the query", func() string { return mkProof(t, key, "GET", base+read+"?ref=main", tok) }, ""}, // query is ignored: accepted
-		{"htu host in upper case", func() string { return mkProof(t, key, "GET", strings.ToUpper(base[:7])+strings.ToUpper(base[7:])+read, tok) }, ""},
+		{"htu host in upper case", func() string {
+			return mkProof(t, key, "GET", strings.ToUpper(base[:7])+strings.ToUpper(base[7:])+read, tok)
+		}, ""},
 		{"htu trailing slash", func() string { return mkProof(t, key, "GET", base+read+"/", tok) }, "wrong_htu"},
 		{"htu path case", func() string { return mkProof(t, key, "GET", base+strings.ToUpper(read), tok) }, "wrong_htu"},
 		{"htu encoded slash", func() string { return mkProof(t, key, "GET", base+"/repos/acme%2Fweb/contents/go.mod", tok) }, "wrong_htu"},
