@@ -143,6 +143,9 @@ func TestAttackMatrix(t *testing.T) {
 		{"stale iat", func() string { return mkProofAt(t, key, "GET", base+read, tok, time.Now().Add(-5*time.Minute)) }, "stale_proof"},
 		{"future iat", func() string { return mkProofAt(t, key, "GET", base+read, tok, time.Now().Add(5*time.Minute)) }, "stale_proof"},
 		{"duplicate htu member", func() string { return dupHTU(t, key, base+read, tok) }, "malformed"},
+		{"private key in the jwk header", func() string { return privateJWKProof(t, key, base+read, tok) }, "private_key_in_jwk"},
+		{"HMAC proof", func() string { return hmacProof(base+read, tok) }, "alg_not_allowed"},
+		{"proof by another key", func() string { return mkProof(t, attacker, "GET", base+read, tok) }, "key_mismatch"},
 	}
 	for _, tt := range proofCases {
 		t.Run("proof/"+tt.name, func(t *testing.T) {
@@ -203,4 +206,34 @@ func dupHTU(t *testing.T, key *keys.Signer, uri, tok string) string {
 		t.Fatal(err)
 	}
 	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// rawProof signs header and claims with key by hand.
+func rawProof(t *testing.T, key *keys.Signer, header map[string]any, claims map[string]any) string {
+	in := b64(header) + "." + b64(claims)
+	sig, err := key.CryptoSigner().Sign(nil, []byte(in), cryptoHash0{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func proofClaims(uri, tok string) map[string]any {
+	return map[string]any{"jti": randomJTI(), "htm": "GET", "htu": uri, "iat": time.Now().Unix(), "ath": dpop.AccessTokenHash(tok)}
+}
+
+func randomJTI() string { return itoa(time.Now().UnixNano()) }
+
+func privateJWKProof(t *testing.T, key *keys.Signer, uri, tok string) string {
+	priv, _ := json.Marshal(jose.JSONWebKey{Key: key.CryptoSigner()})
+	var jwk map[string]any
+	json.Unmarshal(priv, &jwk)
+	return rawProof(t, key, map[string]any{"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk}, proofClaims(uri, tok))
+}
+
+func hmacProof(uri, tok string) string {
+	in := b64(map[string]any{"typ": "dpop+jwt", "alg": "HS256", "jwk": map[string]any{"kty": "oct", "k": "c2VjcmV0"}}) + "." + b64(proofClaims(uri, tok))
+	mac := hmac.New(sha256.New, []byte("secret"))
+	mac.Write([]byte(in))
+	return in + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
