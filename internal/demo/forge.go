@@ -104,23 +104,32 @@ func (f *Forge) File(name, path string) string {
 // Handler serves the API.
 func (f *Forge) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /repos/{owner}/{repo}/tree", f.tree)
-	mux.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", f.getFile)
-	mux.HandleFunc("PUT /repos/{owner}/{repo}/contents/{path...}", f.putFile)
-	mux.HandleFunc("POST /repos/{owner}/{repo}/branches", f.branch)
-	mux.HandleFunc("POST /repos/{owner}/{repo}/pulls", f.openPull)
-	mux.HandleFunc("PUT /repos/{owner}/{repo}/pulls/{n}/merge", f.merge)
-	mux.HandleFunc("DELETE /repos/{owner}/{repo}", f.deleteRepo)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/tree", f.withRepo(f.tree))
+	mux.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", f.withRepo(f.getFile))
+	mux.HandleFunc("PUT /repos/{owner}/{repo}/contents/{path...}", f.withRepo(f.putFile))
+	mux.HandleFunc("POST /repos/{owner}/{repo}/branches", f.withRepo(f.branch))
+	mux.HandleFunc("POST /repos/{owner}/{repo}/pulls", f.withRepo(f.openPull))
+	mux.HandleFunc("PUT /repos/{owner}/{repo}/pulls/{n}/merge", f.withRepo(f.merge))
+	mux.HandleFunc("DELETE /repos/{owner}/{repo}", f.withRepo(f.deleteRepo))
 	return mux
 }
 
-func (f *Forge) lookup(w http.ResponseWriter, r *http.Request) (*repo, string, bool) {
-	name := r.PathValue("owner") + "/" + r.PathValue("repo")
-	rp := f.repos[name]
-	if rp == nil {
-		http.Error(w, `{"error":"not_found"}`, http.StatusNotFound)
+type repoHandler func(w http.ResponseWriter, r *http.Request, rp *repo, name string)
+
+// withRepo serialises handlers on the forge's state and finds the repository
+// of the path.
+func (f *Forge) withRepo(h repoHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		name := r.PathValue("owner") + "/" + r.PathValue("repo")
+		rp := f.repos[name]
+		if rp == nil {
+			reply(w, http.StatusNotFound, map[string]string{"error": "not_found"})
+			return
+		}
+		h(w, r, rp, name)
 	}
-	return rp, name, rp != nil
 }
 
 func (f *Forge) record(r *http.Request, action, repo, detail string) {
@@ -148,13 +157,7 @@ func ref(r *http.Request) string {
 	return "main"
 }
 
-func (f *Forge) tree(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rp, _, ok := f.lookup(w, r)
-	if !ok {
-		return
-	}
+func (f *Forge) tree(w http.ResponseWriter, r *http.Request, rp *repo, name string) {
 	var paths []string
 	for p := range rp.branches[ref(r)] {
 		paths = append(paths, p)
@@ -163,13 +166,7 @@ func (f *Forge) tree(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]any{"ref": ref(r), "paths": paths})
 }
 
-func (f *Forge) getFile(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rp, _, ok := f.lookup(w, r)
-	if !ok {
-		return
-	}
+func (f *Forge) getFile(w http.ResponseWriter, r *http.Request, rp *repo, name string) {
 	content, found := rp.branches[ref(r)][r.PathValue("path")]
 	if !found {
 		reply(w, http.StatusNotFound, map[string]string{"error": "not_found"})
@@ -178,16 +175,10 @@ func (f *Forge) getFile(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]string{"path": r.PathValue("path"), "content": content})
 }
 
-func (f *Forge) putFile(w http.ResponseWriter, r *http.Request) {
+func (f *Forge) putFile(w http.ResponseWriter, r *http.Request, rp *repo, name string) {
 	var body struct{ Branch, Content, Message string }
 	if !decode(r, &body) {
 		reply(w, http.StatusBadRequest, map[string]string{"error": "bad_json"})
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rp, name, ok := f.lookup(w, r)
-	if !ok {
 		return
 	}
 	files := rp.branches[body.Branch]
@@ -200,16 +191,10 @@ func (f *Forge) putFile(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]string{"branch": body.Branch, "path": r.PathValue("path")})
 }
 
-func (f *Forge) branch(w http.ResponseWriter, r *http.Request) {
+func (f *Forge) branch(w http.ResponseWriter, r *http.Request, rp *repo, name string) {
 	var body struct{ Name, From string }
 	if !decode(r, &body) || body.Name == "" {
 		reply(w, http.StatusBadRequest, map[string]string{"error": "bad_json"})
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rp, name, ok := f.lookup(w, r)
-	if !ok {
 		return
 	}
 	src := rp.branches[defaultTo(body.From, "main")]
@@ -229,16 +214,10 @@ func defaultTo(s, d string) string {
 	return s
 }
 
-func (f *Forge) openPull(w http.ResponseWriter, r *http.Request) {
+func (f *Forge) openPull(w http.ResponseWriter, r *http.Request, rp *repo, name string) {
 	var body struct{ Title, Head, Base string }
 	if !decode(r, &body) || body.Head == "" {
 		reply(w, http.StatusBadRequest, map[string]string{"error": "bad_json"})
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rp, name, ok := f.lookup(w, r)
-	if !ok {
 		return
 	}
 	p := &pull{Number: len(rp.pulls) + 1, Title: body.Title, Head: body.Head, Base: defaultTo(body.Base, "main"), State: "open"}
@@ -247,13 +226,7 @@ func (f *Forge) openPull(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusCreated, p)
 }
 
-func (f *Forge) merge(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rp, name, ok := f.lookup(w, r)
-	if !ok {
-		return
-	}
+func (f *Forge) merge(w http.ResponseWriter, r *http.Request, rp *repo, name string) {
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 || n > len(rp.pulls) || rp.pulls[n-1].State != "open" {
 		reply(w, http.StatusUnprocessableEntity, map[string]string{"error": "no open pull request " + r.PathValue("n")})
@@ -268,13 +241,7 @@ func (f *Forge) merge(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, p)
 }
 
-func (f *Forge) deleteRepo(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	_, name, ok := f.lookup(w, r)
-	if !ok {
-		return
-	}
+func (f *Forge) deleteRepo(w http.ResponseWriter, r *http.Request, rp *repo, name string) {
 	f.record(r, "delete_repository", name, "")
 	reply(w, http.StatusOK, map[string]string{"deleted": name})
 }
