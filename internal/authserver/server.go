@@ -177,6 +177,7 @@ func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Requ
 			w.Header().Set("DPoP-Nonce", s.nonces.New())
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer s.recoverPanic(rec, r)
 		err := h(rec, r)
 		if err != nil {
 			s.writeHandlerError(rec, r, err)
@@ -187,6 +188,15 @@ func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Requ
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
 			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
 	})
+}
+
+// recoverPanic turns a bug into a logged server_error in the protocol's
+// format instead of a dropped connection.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	if v := recover(); v != nil {
+		s.log.ErrorContext(r.Context(), "panic in handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
+		writeError(w, errors.New("panic"), nil)
+	}
 }
 
 // statusRecorder remembers the status a handler wrote, for the access log.
