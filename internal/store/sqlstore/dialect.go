@@ -97,6 +97,8 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.writes, db.closed, db.writerDone = make(chan *writeReq), make(chan struct{}), make(chan struct{})
+	go db.writer()
 	if db.read, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
 		db.Close()
 		return nil, err

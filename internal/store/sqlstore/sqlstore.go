@@ -29,12 +29,21 @@ type DB struct {
 	wconn  *sql.Conn // SQLite: the writer connection, held for the store's life
 	wmu    sync.Mutex
 	wstmts map[string]*sql.Stmt
+	// SQLite group commit: Update calls queue here for the writer goroutine.
+	writes     chan *writeReq
+	closed     chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
 
 // Close releases the database.
 func (db *DB) Close() error {
+	if db.writes != nil {
+		db.closeOnce.Do(func() { close(db.closed) })
+		<-db.writerDone
+	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
 	var errs []error
@@ -83,31 +92,106 @@ func (db *DB) update(ctx context.Context, fn func(store.Tx) error) error {
 	return sqlTx.Commit()
 }
 
-// updateSQLite holds the writer connection for the transaction and starts
-// it IMMEDIATE, so the write lock is taken up front and a read-then-write
-// transaction can never fail to upgrade.
-func (db *DB) updateSQLite(ctx context.Context, fn func(store.Tx) error) (err error) {
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
+// writeReq is one Update waiting for the SQLite writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(store.Tx) error
+	done chan error
+}
+
+// maxBatch bounds how many transactions share one commit.
+const maxBatch = 64
+
+// updateSQLite hands fn to the single writer goroutine, which runs
+// concurrent transactions back to back inside one IMMEDIATE transaction
+// (group commit): each fn in its own SAVEPOINT, so one fn's error undoes
+// only its own writes, and one commit (one fsync) acknowledges them all.
+// Nothing is acknowledged before that commit.
+func (db *DB) updateSQLite(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := db.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.writes <- req:
+	case <-db.closed:
+		return errors.New("sqlstore: store closed")
 	}
-	defer func() {
-		if err != nil {
-			_, _ = db.wconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	return <-req.done
+}
+
+// writer serves the write queue until the store closes.
+func (db *DB) writer() {
+	defer close(db.writerDone)
+	for {
+		var first *writeReq
+		select {
+		case first = <-db.writes:
+		case <-db.closed:
+			return
 		}
-	}()
-	t := &tx{db: db, r: connRunner{db: db}, writable: true}
-	if err := fn(t); err != nil {
+		batch := []*writeReq{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-db.writes:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.runBatch(batch)
+	}
+}
+
+func (db *DB) runBatch(batch []*writeReq) {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	bg := context.Background()
+	results := make([]error, len(batch))
+	if _, err := db.wconn.ExecContext(bg, "BEGIN IMMEDIATE"); err != nil {
+		finish(batch, results, fmt.Errorf("sqlstore: begin: %w", err))
+		return
+	}
+	for i, r := range batch {
+		results[i] = db.runOne(r)
+	}
+	if _, err := db.wconn.ExecContext(bg, "COMMIT"); err != nil {
+		_, _ = db.wconn.ExecContext(bg, "ROLLBACK")
+		finish(batch, results, fmt.Errorf("sqlstore: commit: %w", err))
+		return
+	}
+	finish(batch, results, nil)
+}
+
+// runOne runs one transaction's fn inside a savepoint of the batch.
+func (db *DB) runOne(r *writeReq) error {
+	if err := r.ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := db.wconn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
+	bg := context.Background()
+	if _, err := db.wconn.ExecContext(bg, "SAVEPOINT w"); err != nil {
+		return fmt.Errorf("sqlstore: savepoint: %w", err)
 	}
-	return nil
+	err := r.fn(&tx{db: db, r: connRunner{db: db}, writable: true})
+	if err != nil {
+		_, _ = db.wconn.ExecContext(bg, "ROLLBACK TO w")
+	}
+	if _, rerr := db.wconn.ExecContext(bg, "RELEASE w"); rerr != nil && err == nil {
+		err = fmt.Errorf("sqlstore: release: %w", rerr)
+	}
+	return err
+}
+
+// finish answers every request: its own error, or commitErr for those
+// whose writes the failed commit lost.
+func finish(batch []*writeReq, results []error, commitErr error) {
+	for i, r := range batch {
+		if results[i] == nil {
+			results[i] = commitErr
+		}
+		r.done <- results[i]
+	}
 }
 
 // View runs fn in a read-only transaction.
