@@ -8,8 +8,20 @@
 //	signer, _ := keys.NewSigner(priv, keys.EdDSA, "")
 //	jkt := signer.Thumbprint()                                   // cnf.jkt
 //
-// Only ES256, EdDSA and RS256 exist here: "none" and HMAC cannot be named.
-// Roles: issuer keys sign access tokens (ES256 by default); agent keys sign
-// DPoP proofs and delegation assertions (EdDSA, derived, by default). Private
-// keys are never printed: Signer's String hides them.
+//	issuer, _ := keys.LoadSignerFile("issuer.pem", keys.ES256) // PKCS#8, SEC 1, PKCS#1 or JWK
+//	jwk, _ := keys.MarshalPublicJWK(issuer.CryptoSigner(), issuer.KeyID())
+//	pub, err := keys.ParsePublicJWK(untrusted) // public P-256, Ed25519, RSA ≥ 2048 only
+//
+// Only ES256, EdDSA and RS256 exist here (RFC 7518 §3.1, RFC 8037): "none"
+// and HMAC cannot be named. Roles: issuer keys sign access tokens (ES256 by
+// default, from a file, a KMS or Generate); agent keys sign DPoP proofs and
+// delegation assertions (EdDSA, derived with DeriveAgentKey, by default).
+// One Signer type serves both; the role is in the caller's hands, so never
+// use one key for both. Private keys are never printed (Signer's String and
+// GoString hide them) and errors about key files name the file, never its
+// content.
+//
+// Implements: PROTOCOL.md §3 (derivation: HKDF, RFC 5869), RFC 7638
+// (thumbprints), RFC 7517 (JWK), RFC 5208/5958, RFC 5915, RFC 8017 and
+// RFC 8410 (PKCS#8, SEC 1, PKCS#1 and Ed25519 key files).
 package keys

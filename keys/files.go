@@ -69,15 +69,24 @@ func ParsePrivateKey(data []byte) (crypto.Signer, error) {
 		key, err = x509.ParseECPrivateKey(block.Bytes)
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("keys: unsupported PEM block %q", block.Type)
+	default: // includes "ENCRYPTED PRIVATE KEY": decrypt it outside ajwt
+		return nil, fmt.Errorf("keys: unsupported PEM block %q", trunc(block.Type))
 	}
 	if err != nil {
 		return nil, errors.New("keys: malformed private key")
 	}
+	return asSigningKey(key)
+}
+
+// asSigningKey accepts only the private key types ajwt signs with, so a
+// P-384 or X25519 key fails here with a clear message rather than later.
+func asSigningKey(key any) (crypto.Signer, error) {
 	signer, ok := key.(crypto.Signer)
 	if !ok {
 		return nil, fmt.Errorf("keys: %T is not a signing key", key)
+	}
+	if _, err := AlgForKey(signer.Public()); err != nil {
+		return nil, err
 	}
 	return signer, nil
 }
@@ -87,11 +96,10 @@ func parsePrivateJWK(data []byte) (crypto.Signer, error) {
 	if err := json.Unmarshal(data, &jwk); err != nil {
 		return nil, errors.New("keys: malformed JWK")
 	}
-	signer, ok := jwk.Key.(crypto.Signer)
-	if !ok || jwk.IsPublic() {
+	if jwk.IsPublic() || !jwk.Valid() {
 		return nil, errors.New("keys: JWK is not a private signing key")
 	}
-	return signer, nil
+	return asSigningKey(jwk.Key)
 }
 
 // LoadSignerFile reads a private key file for alg; the kid is the key's
@@ -115,52 +123,4 @@ func MarshalPrivatePEM(key crypto.Signer) ([]byte, error) {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
-
-// ParsePublicJWK reads a public JWK of an allowed type (EC P-256, OKP
-// Ed25519, RSA ≥ 2048 bits). Private members and symmetric keys are
-// refused: a registry must never hold a private key.
-func ParsePublicJWK(data []byte) (*jose.JSONWebKey, error) {
-	if len(data) > maxKeyFile {
-		return nil, errors.New("keys: JWK larger than 64 KiB")
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, errors.New("keys: malformed JWK")
-	}
-	for _, m := range []string{"d", "p", "q", "dp", "dq", "qi", "k", "oth"} {
-		if _, ok := raw[m]; ok {
-			return nil, fmt.Errorf("keys: JWK has private member %q; send the public key only", m)
-		}
-	}
-	var jwk jose.JSONWebKey
-	if err := json.Unmarshal(data, &jwk); err != nil {
-		return nil, fmt.Errorf("keys: JWK: %w", err)
-	}
-	if !jwk.Valid() || !jwk.IsPublic() {
-		return nil, errors.New("keys: not a valid public JWK")
-	}
-	if _, err := AlgForKey(jwk.Key); err != nil {
-		return nil, err
-	}
-	return &jwk, nil
-}
-
-// AlgForKey names the one algorithm ajwt uses with a public key.
-func AlgForKey(pub crypto.PublicKey) (Alg, error) {
-	switch k := pub.(type) {
-	case ed25519.PublicKey:
-		return EdDSA, nil
-	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() {
-			return ES256, nil
-		}
-	case *rsa.PublicKey:
-		// At most 4096 bits and e = 65537: a 48,000-bit key in an 8 KiB
-		// proof would cost ~100 ms per signature check, a cheap DoS.
-		if bits := k.N.BitLen(); bits >= 2048 && bits <= 4096 && k.E == 65537 {
-			return RS256, nil
-		}
-	}
-	return "", fmt.Errorf("keys: unsupported public key %T (want Ed25519, P-256 or RSA 2048–4096 bits with e = 65537)", pub)
 }

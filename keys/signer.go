@@ -11,6 +11,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 
 	"github.com/go-jose/go-jose/v4"
@@ -93,9 +94,7 @@ func (s *Signer) GoString() string { return s.String() }
 // JOSE returns a go-jose signer that sets kid and, when typ is not empty, typ
 // in the protected header. opts may add headers (e.g. an embedded JWK).
 func (s *Signer) JOSE(typ string, opts *jose.SignerOptions) (jose.Signer, error) {
-	if opts == nil {
-		opts = &jose.SignerOptions{}
-	}
+	opts = cloneOptions(opts)
 	if typ != "" {
 		opts = opts.WithType(jose.ContentType(typ))
 	}
@@ -108,6 +107,17 @@ func (s *Signer) JOSE(typ string, opts *jose.SignerOptions) (jose.Signer, error)
 		return nil, fmt.Errorf("keys: signer: %w", err)
 	}
 	return signer, nil
+}
+
+// cloneOptions copies opts, since go-jose's With* methods write into the
+// caller's header map.
+func cloneOptions(opts *jose.SignerOptions) *jose.SignerOptions {
+	if opts == nil {
+		return &jose.SignerOptions{}
+	}
+	c := *opts
+	c.ExtraHeaders = maps.Clone(opts.ExtraHeaders)
+	return &c
 }
 
 // joseKey hands go-jose the concrete key types it handles natively and wraps
@@ -152,8 +162,14 @@ func signES256(key crypto.Signer, payload []byte) ([]byte, error) {
 		return nil, err
 	}
 	var sig struct{ R, S *big.Int }
-	if _, err := asn1.Unmarshal(der, &sig); err != nil {
+	rest, err := asn1.Unmarshal(der, &sig)
+	if err != nil {
 		return nil, fmt.Errorf("keys: ecdsa signature: %w", err)
+	}
+	// An opaque signer (KMS, HSM) is outside our control: a value that does
+	// not fit 32 bytes would make FillBytes panic.
+	if len(rest) != 0 || sig.R.Sign() <= 0 || sig.S.Sign() <= 0 || sig.R.BitLen() > 256 || sig.S.BitLen() > 256 {
+		return nil, errors.New("keys: ecdsa signature out of range for P-256")
 	}
 	out := make([]byte, 64)
 	sig.R.FillBytes(out[:32])

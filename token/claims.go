@@ -37,6 +37,10 @@ type AgentProof struct {
 }
 
 // Intent is what the agent may do: which run, which step, on whose behalf.
+// workflow_id, workflow_version, run_id, workflow_step and initiated_by
+// are omitted from the token of an agent that acts outside any run
+// (agents registered with workflow_required: false); the other members
+// are always present. See Verify for the members an intent token must have.
 type Intent struct {
 	WorkflowID          string            `json:"workflow_id,omitempty"`
 	WorkflowVersion     int               `json:"workflow_version,omitempty"`
@@ -78,8 +82,12 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 	return json.Marshal([]string(a))
 }
 
-// UnmarshalJSON reads a string or an array of strings.
+// UnmarshalJSON reads a string or an array of strings. null leaves a
+// empty, so the verifier reports aud as missing rather than as "".
 func (a *Audience) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		*a = Audience{s}
@@ -94,7 +102,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 }
 
 // ChainHash is delegation_chain_hash: SHA-256 over the chain's agent ids
-// joined with "|".
+// joined with "|" (unambiguous, since agent ids cannot contain "|").
 func ChainHash(chain []string) string {
 	return hashJoined(chain)
 }
