@@ -154,7 +154,7 @@ var reportPage = template.Must(template.New("report").Funcs(template.FuncMap{
 <style>
 body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#1d2329}
 h1{font-size:1.6rem} table{border-collapse:collapse;width:100%} th,td{border-bottom:1px solid #dde;padding:.45rem .6rem;text-align:left;vertical-align:top}
-th{background:#f4f6f8} .ok{color:#0a7a3d;font-weight:600} .bad{color:#b3261e;font-weight:700} .small{color:#555;font-size:.85rem}
+th{background:#f4f6f8} .ok{color:#0a7a3d;font-weight:600} .bad{color:#b3261e;font-weight:700} .small{color:#555;font-size:.85rem;font-weight:400}
 .card{display:inline-block;border:1px solid #dde;border-radius:8px;padding:.6rem 1rem;margin:0 1rem 1rem 0}
 </style></head><body>
 <h1>Vulnerability-patching agents under attack: legacy OAuth vs ajwt</h1>
