@@ -2,6 +2,7 @@ package strictjson
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -42,12 +43,52 @@ func TestCheck(t *testing.T) {
 
 var errAny = errors.New("any")
 
+// TestFastMatchesSlow: the scan and the token-by-token checker agree on
+// every valid document.
+func TestFastMatchesSlow(t *testing.T) {
+	docs := []string{`{"a":1,"b":{"a":2,"c":[{"a":1},{"a":1}]}}`, `{"a":1,"\u0061":2}`, `{"\"":1,"\\":2,"\"":3}`,
+		`[{"x":"}","y":"{"},"]"]`, `{"k\u00e9":1,"ké":2}`, "{\"\xff\":1,\"\xfe\":2}", `{}`, `[]`, `"s"`, `1`, `{"a":[1,2,{"b":{}}],"c":"\\\""}`}
+	for i := range 40 {
+		docs = append(docs, fmt.Sprintf(`{"k%d":%d,"k%d":0}`, i, i, i%7))
+	}
+	for _, d := range docs {
+		for _, depth := range []int{0, 1, 2, 3, 32} {
+			fast, slow := scanOrValid([]byte(d), depth), slowCheck([]byte(d), depth)
+			if (fast == nil) != (slow == nil) {
+				t.Errorf("%s depth %d: fast %v, slow %v", d, depth, fast, slow)
+			}
+		}
+	}
+}
+
+func scanOrValid(d []byte, depth int) error { return Check(d, depth) }
+
+// TestManyKeys: a 64 KiB object with thousands of members is checked in
+// linear time (a map after the first members).
+func TestManyKeys(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 6000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%d":1`, i)
+	}
+	b.WriteString(`,"k5999":2}`)
+	if err := Check([]byte(b.String()), 32); !errors.Is(err, ErrDuplicateKey) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func FuzzCheck(f *testing.F) {
 	for _, s := range []string{`{"a":1}`, `{"a":1,"a":2}`, `[[[]]]`, `{"a":{"b":[1,"x",null]}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_ = Check(data, 8) // must not panic or hang
+		fast, slow := Check(data, 8), slowCheck(data, 8)
+		if (fast == nil) != (slow == nil) {
+			t.Fatalf("%q: fast %v, slow %v", data, fast, slow)
+		}
 	})
 }
 
@@ -59,6 +100,16 @@ func BenchmarkCheckClaims(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := Check(claims, 32); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCheckClaimsTokenByToken(b *testing.B) {
+	claims := []byte(`{"iss":"http://127.0.0.1:8420","sub":"patcher","aud":"https://forge.example","client_id":"patch-app","iat":1,"exp":2,"jti":"x","scope":"repo:write","cnf":{"jkt":"abc"},"intent":{"workflow_id":"w","run_id":"r","delegation_chain":["a","b"],"execution_context":{"repo":"acme/web"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := slowCheck(claims, 32); err != nil {
 			b.Fatal(err)
 		}
 	}
