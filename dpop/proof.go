@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
+	"net/http"
 	"strings"
 	"time"
 
@@ -19,12 +19,13 @@ import (
 
 // ProofOptions are the optional members of a proof.
 type ProofOptions struct {
-	AccessToken string    // sets ath = base64url(SHA-256(token))
-	Nonce       string    // a server-provided DPoP-Nonce
-	Now         time.Time // zero: time.Now()
-	JTI         string    // zero: 128 random bits
+	AccessToken string    // when set, ath = base64url(SHA-256(AccessToken))
+	Nonce       string    // the server's last DPoP-Nonce, if it sent one
+	Now         time.Time // iat; zero means time.Now()
+	JTI         string    // zero means 128 random bits, base64url
 }
 
+// proofClaims is the payload NewProof signs (RFC 9449 §4.2).
 type proofClaims struct {
 	JTI   string `json:"jti"`
 	HTM   string `json:"htm"`
@@ -34,31 +35,26 @@ type proofClaims struct {
 	Nonce string `json:"nonce,omitempty"`
 }
 
-// NewProof signs a proof for one request with key; uri may carry a query
-// and fragment, which htu leaves out (RFC 9449 §4.2).
+// NewProof signs a proof for one request: header typ dpop+jwt, alg of key
+// and the public jwk (never a kid); claims jti, htm, htu, iat and, when
+// given, ath and nonce. uri may carry a query and fragment: htu leaves them
+// out (RFC 9449 §4.2) and is normalised as NormalizeHTU does.
 func NewProof(key *keys.Signer, method, uri string, opts ProofOptions) (string, error) {
-	if key == nil || method == "" {
-		return "", errors.New("dpop: key and method are required")
+	if key == nil {
+		return "", errors.New("dpop: nil key")
 	}
-	htu, err := NormalizeHTU(uri)
+	c, err := newClaims(method, uri, opts)
 	if err != nil {
 		return "", err
-	}
-	c := proofClaims{JTI: opts.JTI, HTM: method, HTU: htu, IAT: opts.Now.Unix(), Nonce: opts.Nonce}
-	if opts.Now.IsZero() {
-		c.IAT = time.Now().Unix()
-	}
-	if c.JTI == "" {
-		c.JTI = randomID()
-	}
-	if opts.AccessToken != "" {
-		c.ATH = AccessTokenHash(opts.AccessToken)
 	}
 	signer, err := key.JOSE(protocol.TypeDPoPProof, &jose.SignerOptions{EmbedJWK: true})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("dpop: %w", err)
 	}
-	payload, _ := json.Marshal(c) // strings and ints only
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("dpop: claims: %w", err)
+	}
 	obj, err := signer.Sign(payload)
 	if err != nil {
 		return "", fmt.Errorf("dpop: sign: %w", err)
@@ -66,85 +62,65 @@ func NewProof(key *keys.Signer, method, uri string, opts ProofOptions) (string, 
 	return obj.CompactSerialize()
 }
 
-// AccessTokenHash is the ath value for a token.
+func newClaims(method, uri string, opts ProofOptions) (*proofClaims, error) {
+	if !isToken(method) {
+		return nil, fmt.Errorf("dpop: method %q is not an HTTP method token", method)
+	}
+	if len(opts.JTI) > maxJTI {
+		return nil, fmt.Errorf("dpop: jti longer than %d bytes", maxJTI)
+	}
+	htu, err := NormalizeHTU(uri)
+	if err != nil {
+		return nil, err
+	}
+	c := &proofClaims{JTI: opts.JTI, HTM: method, HTU: htu, Nonce: opts.Nonce}
+	if c.JTI == "" {
+		c.JTI = randomID()
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	c.IAT = now.Unix()
+	if opts.AccessToken != "" {
+		c.ATH = AccessTokenHash(opts.AccessToken)
+	}
+	return c, nil
+}
+
+// AccessTokenHash is the ath value for a token: base64url of the SHA-256
+// of its ASCII text (RFC 9449 §4.2).
 func AccessTokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
+// ProofFromHeader joins every DPoP header value of a request into the one
+// string Request.Proof takes. Two or more values then make Verify refuse
+// the request (RFC 9449 §4.3: not more than one DPoP header), where
+// h.Get("DPoP") would silently look at the first only.
+func ProofFromHeader(h http.Header) string {
+	return strings.Join(h.Values("DPoP"), ",")
+}
+
+// randomID is 128 bits from crypto/rand, more than the 96 RFC 9449 §4.2
+// asks of a jti.
 func randomID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (Go ≥ 1.24)
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// NormalizeHTU reduces a request URI to what htu compares (RFC 9449 §4.3,
-// RFC 3986 §6.2.2–6.2.3): scheme and host lowercased, default port
-// dropped, empty path "/", percent-encoding of unreserved characters
-// decoded and hex digits uppercased; query and fragment removed. Paths are
-// not otherwise rewritten: "/a/" ≠ "/a", dot segments stay, case matters.
-func NormalizeHTU(uri string) (string, error) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Opaque != "" || u.User != nil {
-		return "", fmt.Errorf("dpop: htu: not a usable absolute URI")
+// isToken is the token rule of RFC 9110 §5.6.2, which HTTP methods follow.
+func isToken(s string) bool {
+	if s == "" {
+		return false
 	}
-	scheme := strings.ToLower(u.Scheme)
-	if (scheme != "http" && scheme != "https") || u.Hostname() == "" {
-		return "", fmt.Errorf("dpop: htu: want an absolute http(s) URI")
-	}
-	host := strings.ToLower(u.Hostname())
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port := u.Port(); port != "" && !(scheme == "http" && port == "80") && !(scheme == "https" && port == "443") {
-		host += ":" + port
-	}
-	path, err := normalizePath(u.EscapedPath())
-	if err != nil {
-		return "", err
-	}
-	return scheme + "://" + host + path, nil
-}
-
-// normalizePath decodes percent-encoded unreserved characters and
-// uppercases the hex of the rest, so equivalent spellings compare equal but
-// an encoded "/" (%2F) stays distinct from a real one.
-func normalizePath(p string) (string, error) {
-	if p == "" {
-		return "/", nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if p[i] != '%' {
-			b.WriteByte(p[i])
-			continue
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isUnreserved(c) && strings.IndexByte("!#$%&'*+^`|", c) < 0 {
+			return false
 		}
-		if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
-			return "", errors.New("dpop: htu: bad percent-encoding")
-		}
-		c := unhex(p[i+1])<<4 | unhex(p[i+2])
-		if isUnreserved(c) {
-			b.WriteByte(c)
-		} else {
-			b.WriteString(strings.ToUpper(p[i : i+3]))
-		}
-		i += 2
 	}
-	return b.String(), nil
-}
-
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
-}
-
-func isUnreserved(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+	return true
 }

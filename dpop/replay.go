@@ -3,19 +3,54 @@ package dpop
 import (
 	"container/heap"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ajwt/ajwt/protocol"
 )
 
-// ErrCacheFull is returned when every slot holds an unexpired id. Evicting
-// one would reopen its replay window, so the cache fails closed and the
-// request is refused instead.
+// ReplayCache remembers single-use identifiers.
+type ReplayCache interface {
+	// Use records id until exp and reports false if it was already
+	// recorded (a replay). An id counts as recorded while now < exp.
+	// Implementations are safe for concurrent use and atomic: of any
+	// number of concurrent calls with one id, exactly one sees it fresh.
+	Use(ctx context.Context, id string, exp time.Time) (fresh bool, err error)
+}
+
+// checkReplay is the last check. The cache key hashes the key thumbprint
+// with the jti, so one client can never burn another's jti and the cache
+// holds a fixed-size key whatever the jti (RFC 9449 §11.1). The entry lives
+// one second past the last instant the proof is acceptable (iat + window):
+// "recorded while now < exp" would otherwise free it at that very instant.
+func (v *Verifier) checkReplay(ctx context.Context, p *Proof) error {
+	h := sha256.Sum256([]byte(p.JKT + "\x00" + p.JTI))
+	fresh, err := v.cache.Use(ctx, "dpop:"+hex.EncodeToString(h[:]), p.IssuedAt.Add(v.window+time.Second))
+	if err != nil {
+		return fmt.Errorf("dpop: replay check: %w", err)
+	}
+	if !fresh {
+		return protocol.ErrReplayedProof.WithDescription("proof already used")
+	}
+	return nil
+}
+
+// ErrCacheFull is returned when every slot of a MemoryReplayCache holds an
+// unexpired id. Evicting one would reopen its replay window, so the cache
+// fails closed: the request is refused until entries expire.
 var ErrCacheFull = errors.New("dpop: replay cache full")
 
+// DefaultReplayCacheSize is the capacity NewMemoryReplayCache uses when
+// asked for none: at 60 s windows, about 17,000 proofs a second.
+const DefaultReplayCacheSize = 1 << 20
+
 // MemoryReplayCache is a bounded in-process ReplayCache: at most
-// maxEntries ids, expired ones dropped first (a min-heap by expiry, so a
-// flood of unique ids costs O(log n) each and memory stays flat).
+// maxEntries ids, kept in a min-heap by expiry so that dropping expired ids
+// costs O(log n) each and memory stays flat under a flood of unique ids.
 type MemoryReplayCache struct {
 	max int
 	now func() time.Time
@@ -25,21 +60,25 @@ type MemoryReplayCache struct {
 	exp  expiryHeap
 }
 
-// NewMemoryReplayCache makes a cache; a nil clock means time.Now.
-func NewMemoryReplayCache(maxEntries int, now func() time.Time) *MemoryReplayCache {
-	if now == nil {
-		now = time.Now
+// NewMemoryReplayCache makes a cache holding at most maxEntries ids
+// (DefaultReplayCacheSize when maxEntries < 1); a nil clock means time.Now.
+func NewMemoryReplayCache(maxEntries int, clock func() time.Time) *MemoryReplayCache {
+	if maxEntries < 1 {
+		maxEntries = DefaultReplayCacheSize
 	}
-	return &MemoryReplayCache{max: max(maxEntries, 1), now: now, seen: map[string]time.Time{}}
+	if clock == nil {
+		clock = time.Now
+	}
+	return &MemoryReplayCache{max: maxEntries, now: clock, seen: map[string]time.Time{}}
 }
 
-// Use implements ReplayCache.
+// Use implements ReplayCache. It drops expired ids first and returns
+// ErrCacheFull when the cache is full of unexpired ones.
 func (c *MemoryReplayCache) Use(_ context.Context, id string, exp time.Time) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	c.expire(now)
-	if until, ok := c.seen[id]; ok && now.Before(until) {
+	c.expire(c.now())
+	if _, ok := c.seen[id]; ok {
 		return false, nil
 	}
 	if len(c.seen) >= c.max {
@@ -50,19 +89,19 @@ func (c *MemoryReplayCache) Use(_ context.Context, id string, exp time.Time) (bo
 	return true, nil
 }
 
-// Len is the number of remembered ids.
+// Len is the number of ids held, expired ones not yet dropped included.
 func (c *MemoryReplayCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.seen)
 }
 
+// expire drops every id whose time has come. Each id has exactly one heap
+// entry, because an id is only added when absent from seen.
 func (c *MemoryReplayCache) expire(now time.Time) {
-	for c.exp.Len() > 0 && !now.Before(c.exp[0].exp) {
+	for len(c.exp) > 0 && !now.Before(c.exp[0].exp) {
 		e := heap.Pop(&c.exp).(entry)
-		if c.seen[e.id].Equal(e.exp) {
-			delete(c.seen, e.id)
-		}
+		delete(c.seen, e.id)
 	}
 }
 
@@ -80,6 +119,7 @@ func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(entry)) }
 func (h *expiryHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
+	old[len(old)-1] = entry{} // let the id string be collected
 	*h = old[:len(old)-1]
 	return e
 }

@@ -1,5 +1,5 @@
 // Package dpoptest is the conformance suite every dpop.ReplayCache
-// implementation runs (memory, Redis).
+// implementation runs (the in-memory cache, Redis, ...).
 package dpoptest
 
 import (
@@ -13,56 +13,86 @@ import (
 	"github.com/ajwt/ajwt/dpop"
 )
 
-// ReplayCacheSuite checks fresh/replay, expiry and atomicity. Expiry uses
-// real time (≤ 2 s) so that caches without an injectable clock (Redis) run
-// it unchanged.
+// ReplayCacheSuite checks fresh/replay, expiry and atomicity. newCache
+// returns an empty cache with room for at least 1,000 ids. Expiry is
+// tested with real time (ids living about 1 s, a 2.1 s wait) so that caches
+// without an injectable clock, such as Redis, run the suite unchanged.
 func ReplayCacheSuite(t *testing.T, newCache func(t *testing.T) dpop.ReplayCache) {
-	ctx := context.Background()
-	t.Run("fresh then replay", func(t *testing.T) {
-		c := newCache(t)
-		exp := time.Now().Add(time.Minute)
-		if fresh, err := c.Use(ctx, "a", exp); err != nil || !fresh {
-			t.Fatalf("first use: %v %v", fresh, err)
-		}
-		if fresh, err := c.Use(ctx, "a", exp); err != nil || fresh {
-			t.Fatalf("second use: %v %v", fresh, err)
-		}
-		if fresh, _ := c.Use(ctx, "b", exp); !fresh {
-			t.Fatal("another id is not fresh")
-		}
-	})
-	t.Run("expiry", func(t *testing.T) {
-		c := newCache(t)
-		if fresh, _ := c.Use(ctx, "short", time.Now().Add(1100*time.Millisecond)); !fresh {
-			t.Fatal("not fresh")
-		}
-		time.Sleep(2100 * time.Millisecond)
-		if fresh, err := c.Use(ctx, "short", time.Now().Add(time.Minute)); err != nil || !fresh {
-			t.Fatalf("after expiry: %v %v", fresh, err)
-		}
-	})
-	t.Run("concurrent use of one id", func(t *testing.T) {
-		c := newCache(t)
-		var fresh atomic.Int32
-		var wg sync.WaitGroup
-		for range 50 {
-			wg.Go(func() {
-				if ok, err := c.Use(ctx, "race", time.Now().Add(time.Minute)); err == nil && ok {
-					fresh.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		if fresh.Load() != 1 {
-			t.Fatalf("%d goroutines saw the id fresh, want 1", fresh.Load())
-		}
-	})
-	t.Run("many ids", func(t *testing.T) {
-		c := newCache(t)
-		for i := range 1000 {
-			if fresh, err := c.Use(ctx, fmt.Sprint("id-", i), time.Now().Add(time.Minute)); err != nil || !fresh {
-				t.Fatalf("id %d: %v %v", i, fresh, err)
+	t.Run("fresh then replay", func(t *testing.T) { freshThenReplay(t, newCache(t)) })
+	t.Run("expiry", func(t *testing.T) { expiry(t, newCache(t)) })
+	t.Run("concurrent use of one id", func(t *testing.T) { concurrentOneID(t, newCache(t)) })
+	t.Run("concurrent distinct ids", func(t *testing.T) { concurrentDistinct(t, newCache(t)) })
+	t.Run("many ids", func(t *testing.T) { manyIDs(t, newCache(t)) })
+}
+
+func use(t *testing.T, c dpop.ReplayCache, id string, exp time.Time, want bool) {
+	t.Helper()
+	fresh, err := c.Use(context.Background(), id, exp)
+	if err != nil || fresh != want {
+		t.Fatalf("Use(%q) = %v, %v; want fresh = %v", id, fresh, err, want)
+	}
+}
+
+func freshThenReplay(t *testing.T, c dpop.ReplayCache) {
+	exp := time.Now().Add(time.Minute)
+	use(t, c, "a", exp, true)
+	use(t, c, "a", exp, false)
+	use(t, c, "a", exp.Add(time.Hour), false) // a later exp does not make it fresh
+	use(t, c, "b", exp, true)
+	use(t, c, "A", exp, true) // ids are case-sensitive
+}
+
+func expiry(t *testing.T, c dpop.ReplayCache) {
+	use(t, c, "short", time.Now().Add(time.Second), true)
+	use(t, c, "short", time.Now().Add(time.Second), false)
+	use(t, c, "long", time.Now().Add(time.Minute), true)
+	time.Sleep(2100 * time.Millisecond)
+	use(t, c, "short", time.Now().Add(time.Minute), true)
+	use(t, c, "long", time.Now().Add(time.Minute), false)
+}
+
+func concurrentOneID(t *testing.T, c dpop.ReplayCache) {
+	var fresh, failed atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			ok, err := c.Use(context.Background(), "race", time.Now().Add(time.Minute))
+			switch {
+			case err != nil:
+				failed.Add(1)
+			case ok:
+				fresh.Add(1)
 			}
-		}
-	})
+		})
+	}
+	wg.Wait()
+	if fresh.Load() != 1 || failed.Load() != 0 {
+		t.Fatalf("%d goroutines saw the id fresh and %d failed; want 1 and 0", fresh.Load(), failed.Load())
+	}
+}
+
+func concurrentDistinct(t *testing.T, c dpop.ReplayCache) {
+	var fresh atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			if ok, err := c.Use(context.Background(), fmt.Sprint("id-", i), time.Now().Add(time.Minute)); err == nil && ok {
+				fresh.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if fresh.Load() != 50 {
+		t.Fatalf("%d of 50 distinct ids fresh", fresh.Load())
+	}
+}
+
+func manyIDs(t *testing.T, c dpop.ReplayCache) {
+	exp := time.Now().Add(time.Minute)
+	for i := range 1000 {
+		use(t, c, fmt.Sprint("id-", i), exp, true)
+	}
+	for i := range 1000 {
+		use(t, c, fmt.Sprint("id-", i), exp, false)
+	}
 }

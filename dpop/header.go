@@ -1,0 +1,198 @@
+package dpop
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/ajwt/ajwt/internal/strictjson"
+	"github.com/ajwt/ajwt/keys"
+	"github.com/ajwt/ajwt/protocol"
+)
+
+// members is a decoded JSON object. Members are looked up by their exact
+// name: encoding/json's struct decoding matches names case-insensitively,
+// which would let {"typ":"JWT","TYP":"dpop+jwt"} read differently here and
+// in any other JOSE library.
+type members map[string]json.RawMessage
+
+// str returns a string member; ok is false when it is absent or not a string.
+func (m members) str(name string) (s string, ok bool) {
+	raw, present := m[name]
+	if !present || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+type proofParts struct {
+	header, claims members
+}
+
+// splitProof checks the proof's form before anything reads it: present,
+// within the size limit, one proof, three base64url segments, and header
+// and payload single JSON objects with no duplicate member names and no
+// deep nesting (RFC 9449 §4.3 steps 1–2, PROTOCOL.md §10).
+func splitProof(raw string) (*proofParts, error) {
+	switch {
+	case raw == "":
+		return nil, protocol.ErrMissingProof.WithDescription("DPoP proof required")
+	case len(raw) > protocol.MaxTokenSize:
+		return nil, protocol.ErrProofTooLarge.WithDescription("proof larger than %d bytes", protocol.MaxTokenSize)
+	case strings.ContainsRune(raw, ','):
+		return nil, protocol.ErrMalformedProof.WithDescription("more than one DPoP proof; send exactly one DPoP header")
+	}
+	segs := strings.Split(raw, ".")
+	if len(segs) != 3 || !isCompactJWS(raw) {
+		return nil, protocol.ErrMalformedProof.WithDescription("not a compact JWS")
+	}
+	// Strict decoding: with non-zero padding bits allowed, one signature
+	// would have several spellings.
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(segs[2]); err != nil {
+		return nil, protocol.ErrMalformedProof.WithDescription("signature is not canonical base64url")
+	}
+	header, err := decodeObject(segs[0], "header")
+	if err != nil {
+		return nil, err
+	}
+	claims, err := decodeObject(segs[1], "payload")
+	if err != nil {
+		return nil, err
+	}
+	return &proofParts{header: header, claims: claims}, nil
+}
+
+// isCompactJWS refuses every byte outside base64url and ".": Go's base64
+// decoder skips CR and LF, which would make one proof spellable many ways.
+func isCompactJWS(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func decodeObject(seg, what string) (members, error) {
+	data, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return nil, protocol.ErrMalformedProof.WithDescription("%s is not base64url", what)
+	}
+	if !utf8.Valid(data) {
+		return nil, protocol.ErrMalformedProof.WithDescription("%s is not UTF-8", what)
+	}
+	if err := strictjson.Check(data, protocol.MaxJSONDepth); err != nil {
+		return nil, protocol.ErrMalformedProof.WithDescription("%s: %v", what, err)
+	}
+	var m members
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return nil, protocol.ErrMalformedProof.WithDescription("%s is not a JSON object", what)
+	}
+	return m, nil
+}
+
+// checkHeaderAndSignature checks the header and the embedded key, then
+// the signature with that key (RFC 9449 §4.3 steps 4–7), and returns a
+// Proof holding the key and its thumbprint.
+func (v *Verifier) checkHeaderAndSignature(raw string, h members) (*Proof, error) {
+	alg, err := v.checkHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	jwk, err := embeddedKey(h["jwk"], alg)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifySignature(raw, alg, jwk); err != nil {
+		return nil, err
+	}
+	jkt, err := keys.Thumbprint(jwk)
+	if err != nil {
+		return nil, protocol.ErrMalformedProof.Wrap(err)
+	}
+	return &Proof{Key: jwk, JKT: jkt}, nil
+}
+
+// checkHeader checks typ and alg and returns alg.
+func (v *Verifier) checkHeader(h members) (string, error) {
+	if typ, _ := h.str("typ"); typ != protocol.TypeDPoPProof {
+		return "", protocol.ErrProofType.WithDescription("typ must be %s", protocol.TypeDPoPProof)
+	}
+	alg, _ := h.str("alg")
+	if !v.allows(alg) {
+		return "", protocol.ErrProofAlg.WithDescription("alg %q not allowed", trunc(alg))
+	}
+	// A proof's key is its jwk and nothing else: parameters naming another
+	// key are refused rather than half-understood, and crit too, since no
+	// extension is understood here.
+	for _, name := range [...]string{"kid", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit"} {
+		if _, ok := h[name]; ok {
+			return "", protocol.ErrMalformedProof.WithDescription("header %q not allowed in a proof: the key is the embedded jwk", name)
+		}
+	}
+	return alg, nil
+}
+
+func (v *Verifier) allows(alg string) bool {
+	for _, a := range v.algs {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// embeddedKey requires a public jwk of a type ajwt accepts (keys.ParsePublicJWK:
+// Ed25519, P-256, RSA 2048–4096 bits with e = 65537, "use" sig if any) that
+// fits alg.
+func embeddedKey(raw json.RawMessage, alg string) (*jose.JSONWebKey, error) {
+	var m members
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m == nil {
+		return nil, protocol.ErrMalformedProof.WithDescription("header needs the public key as a jwk object")
+	}
+	// Members of private or symmetric key material (RFC 7518 §6.2.2,
+	// §6.3.2, §6.4.1; "priv" of go-jose's AKP keys).
+	for _, name := range [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"} {
+		if _, ok := m[name]; ok {
+			return nil, protocol.ErrProofPrivateKey.WithDescription("the jwk holds private key material (%q)", name)
+		}
+	}
+	jwk, err := keys.ParsePublicJWK(raw)
+	if err != nil {
+		return nil, protocol.ErrMalformedProof.WithDescription("jwk: %v", err)
+	}
+	// ParsePublicJWK has matched a jwk "alg" member to the key; each key
+	// type has one algorithm, so the header's alg must be that one.
+	if a, _ := keys.AlgForKey(jwk.Key); string(a) != alg {
+		return nil, protocol.ErrProofAlg.WithDescription("alg %s does not fit the jwk", alg)
+	}
+	return jwk, nil
+}
+
+// verifySignature lets go-jose check the signature, parsing with alg as
+// the only algorithm and verifying with the key checked above.
+func verifySignature(raw, alg string, jwk *jose.JSONWebKey) error {
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	if err != nil {
+		return protocol.ErrMalformedProof.WithDescription("not a JWS go-jose accepts")
+	}
+	if _, err := jws.Verify(jwk); err != nil {
+		return protocol.ErrProofSignature.WithDescription("proof signature does not verify with its jwk")
+	}
+	return nil
+}
+
+// trunc keeps attacker-chosen text short in error descriptions.
+func trunc(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
