@@ -3,10 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -49,6 +51,12 @@ func (d dialect) rebind(q string) string {
 
 // retryable reports a transaction that lost a race and may simply run again.
 func (d dialect) retryable(err error) bool {
+	// errRegroup: lost with its commit group. ErrBadConn: pgx reports it
+	// only before sending anything, for a pooled connection closed under us
+	// (e.g. by another transaction's cancelled context).
+	if errors.Is(err, errRegroup) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code == "40001" || pe.Code == "40P01"
@@ -63,14 +71,31 @@ func (d dialect) retryable(err error) bool {
 
 // Options tune a store; zero values are defaults.
 type Options struct {
-	// Synchronous is SQLite's synchronous pragma: "FULL" (default: a
-	// committed transaction survives power loss) or "NORMAL" (survives a
-	// process crash; the last transactions may be lost on power loss, in
-	// exchange for far fewer fsyncs).
+	// Synchronous is SQLite's synchronous pragma in WAL mode:
+	//   - "FULL" (default): every commit is fsynced before Update returns,
+	//     so nothing acknowledged is lost even on power loss or an OS crash.
+	//   - "NORMAL": the WAL is fsynced only at checkpoints. A process crash
+	//     loses nothing (the WAL is in the OS page cache), but power loss or
+	//     an OS crash may roll back the last transactions acknowledged
+	//     before it: a just-issued token could be forgotten or a used
+	//     delegation assertion accepted again. In exchange commits cost no
+	//     fsync. Choose it only where that window is acceptable (tests,
+	//     demos, a disposable node).
+	// PostgreSQL ignores it (configure synchronous_commit on the server).
 	Synchronous string
 	// MaxConns bounds the PostgreSQL pool (default 16) and SQLite readers
 	// (default 4).
 	MaxConns int
+	// Now is the clock UseOnce uses to decide whether a recorded
+	// identifier has expired (default time.Now).
+	Now func() time.Time
+}
+
+func clock(opts Options) func() time.Time {
+	if opts.Now != nil {
+		return opts.Now
+	}
+	return time.Now
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path.
@@ -82,13 +107,16 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	if sync != "FULL" && sync != "NORMAL" {
 		return nil, fmt.Errorf("sqlstore: synchronous must be FULL or NORMAL, not %q", opts.Synchronous)
 	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
 	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
 	write, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
-	db := &DB{d: sqliteDialect, write: write, wstmts: map[string]*sql.Stmt{}}
+	db := &DB{d: sqliteDialect, write: write, wstmts: map[string]*sql.Stmt{}, now: clock(opts)}
 	if db.wconn, err = write.Conn(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
@@ -130,5 +158,18 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{d: postgresDialect, write: pool, read: pool}, nil
+	return &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts)}, nil
+}
+
+// checkPath refuses names the reader and writer pools could not share (an
+// in-memory database exists once per connection) and names that would
+// inject DSN parameters.
+func checkPath(p string) error {
+	switch {
+	case p == "" || p == ":memory:" || strings.HasPrefix(p, "file:"):
+		return fmt.Errorf("sqlstore: SQLite needs a file path, not %q (in-memory databases are per connection)", p)
+	case strings.Contains(p, "?"):
+		return fmt.Errorf("sqlstore: SQLite path %q must not contain '?'", p)
+	}
+	return nil
 }

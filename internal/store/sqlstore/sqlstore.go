@@ -1,7 +1,3 @@
-// Package sqlstore implements store.Store on SQL databases: SQLite
-// (modernc.org/sqlite, embedded, the default) and PostgreSQL (pgx, for
-// several server nodes sharing state). One set of queries serves both;
-// dialect.go holds the differences.
 package sqlstore
 
 import (
@@ -13,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ajwt/ajwt/internal/store"
@@ -34,6 +31,9 @@ type DB struct {
 	closed     chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
+
+	now  func() time.Time // UseOnce's clock
+	uses atomic.Uint64    // UseOnce calls, to purge expired identifiers now and then
 }
 
 var _ store.Store = (*DB)(nil)
@@ -51,7 +51,7 @@ func (db *DB) Close() error {
 		errs = append(errs, db.wconn.Close())
 	}
 	errs = append(errs, db.write.Close())
-	if db.read != db.write {
+	if db.read != nil && db.read != db.write { // nil when OpenSQLite failed before opening readers
 		errs = append(errs, db.read.Close())
 	}
 	return errors.Join(errs...)
@@ -84,9 +84,12 @@ func (db *DB) update(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
+	// Deferred, so that a panic in fn also ends the transaction: otherwise
+	// its connection stays checked out holding the run's row lock, and every
+	// later transaction on that run waits forever.
+	defer func() { _ = sqlTx.Rollback() }() // no-op after Commit
 	t := &tx{db: db, r: txRunner{d: db.d, tx: sqlTx}, writable: true}
 	if err := fn(t); err != nil {
-		_ = sqlTx.Rollback()
 		return err
 	}
 	return sqlTx.Commit()
@@ -94,9 +97,10 @@ func (db *DB) update(ctx context.Context, fn func(store.Tx) error) error {
 
 // writeReq is one Update waiting for the SQLite writer.
 type writeReq struct {
-	ctx  context.Context
-	fn   func(store.Tx) error
-	done chan error
+	ctx      context.Context
+	fn       func(store.Tx) error
+	done     chan error
+	panicked any // a panic in fn, raised again in the caller's goroutine
 }
 
 // maxBatch bounds how many transactions share one commit.
@@ -117,7 +121,11 @@ func (db *DB) updateSQLite(ctx context.Context, fn func(store.Tx) error) error {
 	case <-db.closed:
 		return errors.New("sqlstore: store closed")
 	}
-	return <-req.done
+	err := <-req.done
+	if req.panicked != nil {
+		panic(req.panicked)
+	}
+	return err
 }
 
 // writer serves the write queue until the store closes.
@@ -154,7 +162,19 @@ func (db *DB) runBatch(batch []*writeReq) {
 		return
 	}
 	for i, r := range batch {
-		results[i] = db.runOne(r)
+		var ok bool
+		if ok, results[i] = db.runOne(r); !ok {
+			// The shared transaction is in an unknown state (SQLite may have
+			// rolled it back whole): drop it, and run the others again.
+			_, _ = db.wconn.ExecContext(bg, "ROLLBACK")
+			for j := range batch {
+				if j != i {
+					results[j] = errRegroup
+				}
+			}
+			finish(batch, results, nil)
+			return
+		}
 	}
 	if _, err := db.wconn.ExecContext(bg, "COMMIT"); err != nil {
 		_, _ = db.wconn.ExecContext(bg, "ROLLBACK")
@@ -164,23 +184,45 @@ func (db *DB) runBatch(batch []*writeReq) {
 	finish(batch, results, nil)
 }
 
-// runOne runs one transaction's fn inside a savepoint of the batch.
-func (db *DB) runOne(r *writeReq) error {
+// errRegroup fails the members of a commit group whose shared transaction
+// was lost through another member; Update runs them again.
+var errRegroup = errors.New("sqlstore: transaction lost with its commit group")
+
+// runOne runs one transaction's fn inside a savepoint of the batch. ok is
+// false when the savepoint could not be set, undone or released, which
+// leaves the shared transaction in an unknown state.
+func (db *DB) runOne(r *writeReq) (ok bool, err error) {
 	if err := r.ctx.Err(); err != nil {
-		return err
+		return true, err
 	}
 	bg := context.Background()
 	if _, err := db.wconn.ExecContext(bg, "SAVEPOINT w"); err != nil {
-		return fmt.Errorf("sqlstore: savepoint: %w", err)
+		return false, fmt.Errorf("sqlstore: savepoint: %w", err)
 	}
-	err := r.fn(&tx{db: db, r: connRunner{db: db}, writable: true})
+	err = db.callFn(r)
 	if err != nil {
-		_, _ = db.wconn.ExecContext(bg, "ROLLBACK TO w")
+		if _, rerr := db.wconn.ExecContext(bg, "ROLLBACK TO w"); rerr != nil {
+			return false, err
+		}
 	}
-	if _, rerr := db.wconn.ExecContext(bg, "RELEASE w"); rerr != nil && err == nil {
-		err = fmt.Errorf("sqlstore: release: %w", rerr)
+	if _, rerr := db.wconn.ExecContext(bg, "RELEASE w"); rerr != nil {
+		return false, errors.Join(err, fmt.Errorf("sqlstore: release: %w", rerr))
 	}
-	return err
+	return true, err
+}
+
+// callFn runs fn, turning a panic into an error for the batch (the
+// writer goroutine must survive a handler bug, and the savepoint must be
+// rolled back) and into the same panic in the caller's goroutine, where
+// net/http recovers it.
+func (db *DB) callFn(r *writeReq) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.panicked = p
+			err = fmt.Errorf("sqlstore: panic in transaction: %v", p)
+		}
+	}()
+	return r.fn(&tx{db: db, r: connRunner{db: db}, writable: true})
 }
 
 // finish answers every request: its own error, or commitErr for those
@@ -215,11 +257,19 @@ type runner interface {
 // once for the store's life.
 type connRunner struct{ db *DB }
 
+// The writer's statements check the caller's context before they start
+// but never run under it: the driver would sqlite3_interrupt a statement
+// whose context ends mid-way, and an interrupted write rolls back the
+// whole transaction, which the commit group shares. A cancelled caller
+// gets ctx.Err() at its next statement and its savepoint is undone.
 func (c connRunner) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if st, ok := c.db.wstmts[query]; ok {
 		return st, nil
 	}
-	st, err := c.db.wconn.PrepareContext(ctx, c.db.d.rebind(query))
+	st, err := c.db.wconn.PrepareContext(context.Background(), c.db.d.rebind(query))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: prepare: %w", err)
 	}
@@ -232,7 +282,7 @@ func (c connRunner) exec(ctx context.Context, q string, args ...any) (sql.Result
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	return st.ExecContext(context.Background(), args...)
 }
 
 func (c connRunner) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -240,7 +290,7 @@ func (c connRunner) query(ctx context.Context, q string, args ...any) (*sql.Rows
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	return st.QueryContext(context.Background(), args...)
 }
 
 func (c connRunner) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
@@ -248,7 +298,7 @@ func (c connRunner) queryRow(ctx context.Context, q string, args ...any) (*sql.R
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryRowContext(ctx, args...), nil
+	return st.QueryRowContext(context.Background(), args...), nil
 }
 
 // txRunner runs on a pooled transaction. It never prepares on the pool: a
@@ -296,12 +346,19 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, d dialect) error {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
 	var current int
-	_ = conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&current)
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&current); err != nil {
+		return fmt.Errorf("sqlstore: migrate: schema version: %w", err)
+	}
+	if _, err := migrations.ReadFile(migrationFile(d, current)); current > 0 && err != nil {
+		return fmt.Errorf("sqlstore: migrate: database schema version %d is newer than this program's", current)
+	}
 	for v := current + 1; ; v++ {
-		body, err := migrations.ReadFile(fmt.Sprintf("migrations/%s_%03d.sql", d.name, v))
+		body, err := migrations.ReadFile(migrationFile(d, v))
 		if err != nil {
 			return nil // no more migrations
 		}
+		// Split at every ";": migration files hold none inside literals,
+		// bodies or comments.
 		for _, stmt := range strings.Split(string(body), ";") {
 			if strings.TrimSpace(stmt) == "" {
 				continue
@@ -314,4 +371,8 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, d dialect) error {
 			return err
 		}
 	}
+}
+
+func migrationFile(d dialect, v int) string {
+	return fmt.Sprintf("migrations/%s_%03d.sql", d.name, v)
 }

@@ -17,7 +17,6 @@ type tx struct {
 	db       *DB
 	r        runner
 	writable bool
-	uses     int // UseOnce calls, for opportunistic purging
 }
 
 var errReadOnly = errors.New("sqlstore: write in a read-only transaction")
@@ -125,31 +124,45 @@ func (t *tx) Workflow(ctx context.Context, id string, version int) (*store.Workf
 	return &w, nil
 }
 
+// PutWorkflow inserts without a prior read, so that two nodes registering
+// the same version at once get one success and one ErrConflict (not a
+// unique-violation error that also aborts a PostgreSQL transaction).
 func (t *tx) PutWorkflow(ctx context.Context, w *store.Workflow) error {
-	if _, err := t.Workflow(ctx, w.WorkflowID, w.Version); err == nil {
-		return fmt.Errorf("workflow %s version %d: %w", w.WorkflowID, w.Version, store.ErrConflict)
+	res, err := t.exec(ctx, "INSERT INTO workflows (workflow_id, version, definition, created_at) VALUES (?,?,?,?) "+
+		"ON CONFLICT (workflow_id, version) DO NOTHING", w.WorkflowID, w.Version, string(w.Definition), ns(w.CreatedAt))
+	return inserted(res, err, "workflow %s version %d", w.WorkflowID, w.Version)
+}
+
+// inserted maps an INSERT … ON CONFLICT DO NOTHING that inserted nothing
+// to store.ErrConflict.
+func inserted(res sql.Result, err error, what string, args ...any) error {
+	if err != nil {
+		return fmt.Errorf("sqlstore: "+what+": %w", append(args, err)...)
 	}
-	_, err := t.exec(ctx, "INSERT INTO workflows (workflow_id, version, definition, created_at) VALUES (?,?,?,?)",
-		w.WorkflowID, w.Version, string(w.Definition), ns(w.CreatedAt))
-	return err
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("sqlstore: "+what+": %w", append(args, store.ErrConflict)...)
+	}
+	return nil
 }
 
 const runCols = "run_id, client_id, workflow_id, workflow_version, status, initiated_by, execution_context, steps, created_at"
 
 func (t *tx) CreateRun(ctx context.Context, r *store.Run) error {
-	if _, err := t.Run(ctx, r.RunID); err == nil {
-		return fmt.Errorf("run %s: %w", r.RunID, store.ErrConflict)
-	}
-	_, err := t.exec(ctx, "INSERT INTO runs ("+runCols+") VALUES (?,?,?,?,?,?,?,?,?)",
+	res, err := t.exec(ctx, "INSERT INTO runs ("+runCols+") VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (run_id) DO NOTHING",
 		r.RunID, r.ClientID, r.WorkflowID, r.WorkflowVersion, r.Status, r.InitiatedBy, jsonText(r.ExecutionContext), stepsJSON(r.Steps), ns(r.CreatedAt))
-	return err
+	return inserted(res, err, "run %s", r.RunID)
 }
 
 func (t *tx) Run(ctx context.Context, id string) (*store.Run, error) {
 	return t.readRun(ctx, id, "")
 }
 
+// RunForUpdate is refused in View: a lock there would be meaningless (and
+// PostgreSQL rejects FOR UPDATE in a read-only transaction anyway).
 func (t *tx) RunForUpdate(ctx context.Context, id string) (*store.Run, error) {
+	if !t.writable {
+		return nil, errReadOnly
+	}
 	return t.readRun(ctx, id, t.db.d.forUpdate)
 }
 
@@ -214,11 +227,13 @@ func parseSteps(text string) ([]store.Step, error) {
 
 const tokenCols = "jti, kind, client_id, agent_id, version, run_id, step_id, parent_jti, jkt, scope, audience, chain, issued_at, expires_at, revoked, revoked_at"
 
+// PutToken inserts a token record; a second record with the same JTI is
+// ErrConflict.
 func (t *tx) PutToken(ctx context.Context, k *store.Token) error {
-	_, err := t.exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	res, err := t.exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (jti) DO NOTHING",
 		k.JTI, k.Kind, k.ClientID, k.AgentID, k.Version, k.RunID, k.StepID, k.ParentJTI, k.JKT, k.Scope, k.Audience,
 		jsonText(nonNil(k.Chain)), ns(k.IssuedAt), ns(k.ExpiresAt), boolInt(k.Revoked), ns(k.RevokedAt))
-	return err
+	return inserted(res, err, "token %s", k.JTI)
 }
 
 func scanToken(sc interface{ Scan(...any) error }) (*store.Token, error) {
@@ -262,8 +277,9 @@ func (t *tx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, e
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY issued_at, jti"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	if f.Limit > 0 { // a parameter, so that the writer's statement cache stays small
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
 	}
 	rows, err := t.query(ctx, q, args...)
 	if err != nil {
@@ -290,33 +306,36 @@ func (t *tx) RevokeTokens(ctx context.Context, jtis []string, at time.Time) erro
 	return nil
 }
 
+// UseOnce is one upsert: insert the identifier, or take over its row only
+// if the recorded use has expired; one row changed means fresh. Both
+// databases make the upsert atomic, so of concurrent callers exactly one
+// sees a change. Every purgeEvery-th call also deletes expired rows.
 func (t *tx) UseOnce(ctx context.Context, id string, exp time.Time) (bool, error) {
-	now := time.Now()
-	if t.uses++; t.uses == 1 && now.UnixNano()%64 == 0 {
-		if _, err := t.exec(ctx, "DELETE FROM used_ids WHERE expires < ?", ns(now)); err != nil {
+	if !t.writable {
+		return false, errReadOnly
+	}
+	now := ns(t.db.now())
+	if t.db.uses.Add(1)%purgeEvery == 0 {
+		if _, err := t.exec(ctx, "DELETE FROM used_ids WHERE expires <= ?", now); err != nil {
 			return false, err
 		}
 	}
-	var expires int64
-	err := t.scanOne(ctx, "SELECT expires FROM used_ids WHERE id = ?"+t.db.d.forUpdate, []any{id}, &expires)
-	switch {
-	case err == nil && expires > ns(now):
-		return false, nil
-	case err == nil:
-		_, err = t.exec(ctx, "UPDATE used_ids SET expires = ? WHERE id = ?", ns(exp), id)
-		return err == nil, err
-	case !errors.Is(err, store.ErrNotFound):
-		return false, err
-	}
-	res, err := t.exec(ctx, "INSERT INTO used_ids (id, expires) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", id, ns(exp))
+	res, err := t.exec(ctx, "INSERT INTO used_ids (id, expires) VALUES (?, ?) "+
+		"ON CONFLICT (id) DO UPDATE SET expires = excluded.expires WHERE used_ids.expires <= ?", id, ns(exp), now)
 	if err != nil {
 		return false, err
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
+// purgeEvery spaces out purges of expired single-use identifiers.
+const purgeEvery = 256
+
 func (t *tx) AddRevocation(ctx context.Context, r *store.Revocation) error {
+	if !t.writable {
+		return errReadOnly
+	}
 	if err := t.lockHead(ctx); err != nil {
 		return err
 	}
@@ -334,7 +353,12 @@ func (t *tx) lockHead(ctx context.Context) error {
 	return t.scanOne(ctx, "SELECT seq FROM audit_head WHERE id = 1"+t.db.d.forUpdate, nil, &seq)
 }
 
+// Revocations returns nothing for limit <= 0 ("at most limit"; SQLite
+// would read a negative LIMIT as none, PostgreSQL reject it).
 func (t *tx) Revocations(ctx context.Context, after int64, now time.Time, limit int) ([]*store.Revocation, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	rows, err := t.query(ctx, "SELECT seq, type, id, at, expires FROM revocations WHERE seq > ? AND expires > ? ORDER BY seq LIMIT ?", after, ns(now), limit)
 	if err != nil {
 		return nil, err
@@ -363,16 +387,23 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 		return err
 	}
 	e.Seq, e.Prev = seq+1, hash
+	// The time is stored as e.Time.UnixNano(), exactly what HashAudit
+	// reads, even for the zero time (which ns would store as 0, breaking
+	// the chain on the way back).
 	e.Hash = store.HashAudit(e)
 	if _, err := t.exec(ctx, "INSERT INTO audit (seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-		e.Seq, ns(e.Time), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail, e.Prev, e.Hash); err != nil {
+		e.Seq, e.Time.UnixNano(), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail, e.Prev, e.Hash); err != nil {
 		return err
 	}
 	_, err := t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", e.Seq, e.Hash)
 	return err
 }
 
+// Audit returns nothing for limit <= 0, like Revocations.
 func (t *tx) Audit(ctx context.Context, runID string, after int64, limit int) ([]*store.AuditEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	q, args := "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", []any{after, limit}
 	if runID != "" {
 		q, args = "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?", []any{runID, after, limit}
@@ -422,8 +453,12 @@ func (t *tx) SigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
 }
 
 func (t *tx) PutSigningKey(ctx context.Context, k *store.SigningKey) error {
+	pem := k.PrivatePEM
+	if pem == nil {
+		pem = []byte{} // NOT NULL column; nil would bind as NULL
+	}
 	_, err := t.exec(ctx, "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) VALUES (?,?,?,?,?) "+
 		"ON CONFLICT (kid) DO UPDATE SET alg = excluded.alg, private_pem = excluded.private_pem, created_at = excluded.created_at, retired_at = excluded.retired_at",
-		k.KeyID, k.Alg, k.PrivatePEM, ns(k.CreatedAt), ns(k.RetiredAt))
+		k.KeyID, k.Alg, pem, ns(k.CreatedAt), ns(k.RetiredAt))
 	return err
 }

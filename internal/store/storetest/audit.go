@@ -1,0 +1,116 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ajwt/ajwt/internal/store"
+)
+
+func readAudit(t *testing.T, s store.Store) []*store.AuditEntry {
+	t.Helper()
+	var all []*store.AuditEntry
+	view(t, s, func(tx store.Tx) (err error) { all, err = tx.Audit(t.Context(), "", 0, 100_000); return err })
+	return all
+}
+
+// verifyAudit checks that the whole log is one intact chain ending at the
+// recorded head, with n entries.
+func verifyAudit(t *testing.T, s store.Store, n int) []*store.AuditEntry {
+	t.Helper()
+	all := readAudit(t, s)
+	if len(all) != n {
+		t.Fatalf("audit has %d entries, want %d", len(all), n)
+	}
+	if seq, why := store.VerifyAuditChain(all); seq != 0 {
+		t.Fatalf("chain broken at %d: %s", seq, why)
+	}
+	view(t, s, func(tx store.Tx) error {
+		seq, hash, err := tx.AuditHead(t.Context())
+		want := store.AuditGenesis
+		if n > 0 {
+			want = all[n-1].Hash
+		}
+		if err != nil || seq != int64(n) || hash != want {
+			return fmt.Errorf("head (%d, %s) %v, want (%d, %s)", seq, hash, err, n, want)
+		}
+		return nil
+	})
+	return all
+}
+
+// testAudit appends from 20 goroutines at once: the result is still one
+// chain with no gap or fork.
+func testAudit(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	verifyAudit(t, s, 0)
+	concurrently(t, 20, func(i int) error {
+		return s.Update(ctx, func(tx store.Tx) error {
+			e := &store.AuditEntry{Time: time.Now(), Event: "grant", ClientID: "app", AgentID: "planner", RunID: fmt.Sprint("r", i%2),
+				Step: "plan", Outcome: "issued", Detail: fmt.Sprint("n=", i)}
+			if err := tx.AppendAudit(ctx, e); err != nil {
+				return err
+			}
+			if e.Seq == 0 || e.Hash != store.HashAudit(e) {
+				return fmt.Errorf("append left %+v", e)
+			}
+			return nil
+		})
+	})
+	all := verifyAudit(t, s, 20)
+	view(t, s, func(tx store.Tx) error {
+		r1, err1 := tx.Audit(ctx, "r1", 0, 1000)
+		r1After, err2 := tx.Audit(ctx, "r1", r1[4].Seq, 1000)
+		page, err3 := tx.Audit(ctx, "", 5, 3)
+		none, err4 := tx.Audit(ctx, "", 0, 0)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return err
+		}
+		if len(r1) != 10 || len(r1After) != 5 || len(page) != 3 || page[0].Seq != 6 || len(none) != 0 {
+			return fmt.Errorf("filters: run %d, run after %d, page %v, zero limit %d", len(r1), len(r1After), page, len(none))
+		}
+		return nil
+	})
+	checkTamperDetected(t, all)
+}
+
+func checkTamperDetected(t *testing.T, all []*store.AuditEntry) {
+	edit := *all[4]
+	edit.Outcome = "refused"
+	cases := []struct {
+		name    string
+		entries []*store.AuditEntry
+	}{
+		{"edited", append(append(append([]*store.AuditEntry{}, all[:4]...), &edit), all[5:]...)},
+		{"removed", append(append([]*store.AuditEntry{}, all[:4]...), all[5:]...)},
+		{"swapped", append(append([]*store.AuditEntry{}, all[:3]...), append([]*store.AuditEntry{all[4], all[3]}, all[5:]...)...)},
+	}
+	for _, c := range cases {
+		if seq, _ := store.VerifyAuditChain(c.entries); seq == 0 {
+			t.Errorf("%s entry not detected", c.name)
+		}
+	}
+}
+
+// testAuditTimes: times come back with the exact nanoseconds HashAudit
+// used, including the zero time and a time in another zone.
+func testAuditTimes(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	times := []time.Time{t0, {}, time.Now(), t0.In(time.FixedZone("x", 5*3600+1800)), time.Unix(0, 1)}
+	update(t, s, func(tx store.Tx) error {
+		for _, tm := range times {
+			if err := tx.AppendAudit(ctx, &store.AuditEntry{Time: tm, Event: "tick"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	all := verifyAudit(t, s, len(times))
+	for i, tm := range times {
+		if all[i].Time.UnixNano() != tm.UnixNano() {
+			t.Errorf("entry %d: time %d, want %d", i+1, all[i].Time.UnixNano(), tm.UnixNano())
+		}
+	}
+}
