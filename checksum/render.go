@@ -5,58 +5,78 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ajwt/ajwt/internal/jcs"
 )
 
-// RenderError says which placeholder was refused and why; it never repeats
-// a refused value in full (it may be an injection payload).
-type RenderError struct {
-	Placeholder string
-	Msg         string
-}
+// lineBreaks are the characters a value may not hold (§2.5): LF, CR, VT,
+// FF, NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR all start a new line for
+// some reader.
+const lineBreaks = "\n\r\v\f\u0085\u2028\u2029"
 
-func (e *RenderError) Error() string {
-	return fmt.Sprintf("checksum: substitution {{%s}}: %s", e.Placeholder, e.Msg)
-}
-
-// Render fills the normalized template with values (§2.5). Every
-// placeholder needs a value that fully matches its pattern (anchored here,
-// whatever the pattern says), is at most max_length characters (runes) and
-// holds no line break; a value for an undeclared name is refused too.
+// Render fills the normalized template (§2.3) with values (§2.5). The spec
+// must be valid; every placeholder needs a value that is valid UTF-8, holds
+// no line break, is at most max_length characters (runes, not bytes) and
+// fully matches its pattern: the pattern is wrapped as ^(?:pattern)$, so
+// one written without anchors cannot be satisfied by a substring. A value
+// for a name the spec does not declare is refused too. Errors are
+// *RenderError (or *SpecError for an invalid spec) and never repeat the
+// value.
 func (s *Spec) Render(values map[string]string) (string, error) {
-	if err := s.Validate(); err != nil {
+	tmpl, err := s.validate()
+	if err != nil {
 		return "", err
 	}
-	for name := range values {
+	for _, name := range jcs.SortedKeys(values) {
 		if _, ok := s.Substitutions[name]; !ok {
 			return "", &RenderError{Placeholder: name, Msg: "not declared in the spec"}
 		}
 	}
-	for name, sub := range s.Substitutions {
-		if err := checkValue(name, sub, values); err != nil {
+	for _, name := range jcs.SortedKeys(s.Substitutions) {
+		if err := checkRuntimeValue(name, s.Substitutions[name], values); err != nil {
 			return "", err
 		}
 	}
-	tmpl := NormalizePrompt(s.PromptTemplate)
-	return placeholderRE.ReplaceAllStringFunc(tmpl, func(m string) string {
-		return values[m[2:len(m)-2]]
-	}), nil
+	return fill(tmpl, values), nil
 }
 
-func checkValue(name string, sub Substitution, values map[string]string) error {
+func checkRuntimeValue(name string, sub Substitution, values map[string]string) error {
 	v, ok := values[name]
+	refuse := func(format string, args ...any) error {
+		return &RenderError{Placeholder: name, Msg: fmt.Sprintf(format, args...)}
+	}
 	switch {
 	case !ok:
-		return &RenderError{Placeholder: name, Msg: "no value given"}
-	case utf8.RuneCountInString(v) > sub.MaxLength:
-		return &RenderError{Placeholder: name, Msg: fmt.Sprintf("value longer than max_length %d", sub.MaxLength)}
-	case strings.ContainsAny(v, "\n\r\v\f\u0085\u2028\u2029"):
-		return &RenderError{Placeholder: name, Msg: "value contains a line break"}
+		return refuse("no value given")
 	case !utf8.ValidString(v):
-		return &RenderError{Placeholder: name, Msg: "value is not valid UTF-8"}
+		return refuse("value is not valid UTF-8")
+	case strings.ContainsAny(v, lineBreaks):
+		return refuse("value contains a line break")
+	case utf8.RuneCountInString(v) > sub.MaxLength:
+		return refuse("value longer than max_length %d", sub.MaxLength)
 	}
 	re, err := regexp.Compile(`^(?:` + sub.Pattern + `)$`)
-	if err != nil || !re.MatchString(v) {
-		return &RenderError{Placeholder: name, Msg: fmt.Sprintf("value %q does not match the declared pattern", trunc(v))}
+	if err != nil {
+		return refuse("pattern does not compile: %v", err)
+	}
+	if !re.MatchString(v) {
+		return refuse("value (%d characters) does not match the declared pattern", utf8.RuneCountInString(v))
 	}
 	return nil
+}
+
+// fill replaces each placeholder of the validated template with its value.
+func fill(tmpl string, values map[string]string) string {
+	var b strings.Builder
+	b.Grow(len(tmpl) + 64*len(values))
+	for {
+		start, end, ok := nextPlaceholder(tmpl)
+		if !ok {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		b.WriteString(tmpl[:start])
+		b.WriteString(values[tmpl[start+2:end-2]])
+		tmpl = tmpl[end:]
+	}
 }

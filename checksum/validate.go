@@ -1,164 +1,164 @@
 package checksum
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
-	"regexp"
-	"slices"
-	"strconv"
-	"strings"
+	"regexp/syntax"
+	"unicode/utf8"
+
+	"github.com/ajwt/ajwt/internal/jcs"
 )
 
-var (
-	agentIDRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	placeholderRE = regexp.MustCompile(`\{\{([^{}]*)\}\}`)
-	nameRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// Document depth of the JSON values a spec holds, counted as RFC 8785
+// nests them (§10 caps the whole document at 32): the spec object is 1,
+// configuration 2, tools 2, a tool 3, its parameters 4.
+const (
+	configurationDepth = 2
+	parametersDepth    = 4
+	maxDepth           = jcs.MaxDepth
 )
 
-// Validate checks the rules of §2: agent_id syntax, placeholders declared
-// and used, patterns that compile, unique tool names, source_sha256 form,
-// and JSON values that have a canonical form.
+// Validate checks the rules of §2: agent_id syntax, a template that is
+// valid UTF-8 and not empty after normalization, placeholders declared and
+// declarations used, patterns that compile and max_length from 1 to
+// MaxValueLength, unique non-empty tool names, source_sha256 as 64
+// lowercase hex, and parameters and configuration that have an RFC 8785
+// form within the depth limit. Errors are *SpecError naming the field.
 func (s *Spec) Validate() error {
-	if !agentIDRE.MatchString(s.AgentID) {
-		return specErr("agent_id", 0, "%q does not match ^[a-z0-9][a-z0-9-]{0,62}$", trunc(s.AgentID))
+	_, err := s.validate()
+	return err
+}
+
+// validate checks s and returns its normalized template, which Render
+// needs anyway.
+func (s *Spec) validate() (string, error) {
+	tmpl, err := s.validateStructure()
+	if err != nil {
+		return "", err
 	}
-	if strings.IndexFunc(s.PromptTemplate, func(r rune) bool { return !isWhiteSpace(r) }) < 0 {
-		return specErr("prompt_template", 0, "empty after normalization")
+	return tmpl, s.validateValues()
+}
+
+// validateValues checks the JSON values of parameters and configuration.
+// Canonical leaves it out of its fast path: encoding them checks the same
+// rules, and this walk only runs to name the field when encoding fails.
+func (s *Spec) validateValues() error {
+	for i := range s.Tools {
+		if err := checkValue(s.Tools[i].Parameters, parametersDepth); err != nil {
+			return err.at(fmt.Sprintf("tools[%d].parameters", i))
+		}
 	}
-	if err := s.validatePlaceholders(); err != nil {
-		return err
-	}
-	if err := s.validateTools(); err != nil {
-		return err
-	}
-	if !validJSONValue(s.Configuration, 1) {
-		return checkJSONValue("configuration", s.Configuration, 1)
+	if err := checkValue(s.Configuration, configurationDepth); err != nil {
+		return err.at("configuration")
 	}
 	return nil
 }
 
-// validJSONValue is checkJSONValue without building field paths: the fast
-// path for the common, valid case.
-func validJSONValue(v any, depth int) bool {
-	if depth > 32 {
-		return false
+// validateStructure checks everything but the values of parameters and
+// configuration, and returns the normalized template.
+func (s *Spec) validateStructure() (string, error) {
+	if !validAgentID(s.AgentID) {
+		return "", specErr("agent_id", "%q does not match ^[a-z0-9][a-z0-9-]{0,62}$", trunc(s.AgentID))
 	}
-	switch x := v.(type) {
-	case nil, bool, string, int:
-		return true
-	case float64:
-		return !math.IsNaN(x) && !math.IsInf(x, 0)
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		return err == nil && !math.IsInf(f, 0)
-	case map[string]any:
-		for _, e := range x {
-			if !validJSONValue(e, depth+1) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		for _, e := range x {
-			if !validJSONValue(e, depth+1) {
-				return false
-			}
-		}
-		return true
+	if !utf8.ValidString(s.PromptTemplate) {
+		return "", specErr("prompt_template", "not valid UTF-8")
 	}
-	return false
+	tmpl := NormalizePrompt(s.PromptTemplate)
+	if tmpl == "" {
+		return "", specErr("prompt_template", "empty after normalization")
+	}
+	if err := s.validateSubstitutions(tmpl); err != nil {
+		return "", err
+	}
+	if err := s.validateTools(); err != nil {
+		return "", err
+	}
+	return tmpl, nil
 }
 
-func (s *Spec) validatePlaceholders() error {
-	used := map[string]bool{}
-	for _, m := range placeholderRE.FindAllStringSubmatch(s.PromptTemplate, -1) {
-		if !nameRE.MatchString(m[1]) {
-			return specErr("prompt_template", 0, "placeholder {{%s}}: name must match [A-Za-z_][A-Za-z0-9_]*", trunc(m[1]))
-		}
-		if _, ok := s.Substitutions[m[1]]; !ok {
-			return specErr("prompt_template", 0, "placeholder {{%s}} is not declared in substitutions", m[1])
-		}
-		used[m[1]] = true
+// validAgentID matches ^[a-z0-9][a-z0-9-]{0,62}$ without a regexp.
+func validAgentID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] == '-' {
+		return false
 	}
-	for _, name := range sortedKeys(s.Substitutions) {
-		sub := s.Substitutions[name]
-		field := "substitutions." + name
-		switch {
-		case !nameRE.MatchString(name):
-			return specErr(field, 0, "name must match [A-Za-z_][A-Za-z0-9_]*")
-		case !used[name]:
-			return specErr(field, 0, "declared but not used in prompt_template")
-		case sub.Pattern == "":
-			return specErr(field+".pattern", 0, "required")
-		case sub.MaxLength < 1:
-			return specErr(field+".max_length", 0, "must be at least 1")
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
 		}
-		if _, err := regexp.Compile(sub.Pattern); err != nil {
-			return specErr(field+".pattern", 0, "does not compile: %v", err)
+	}
+	return true
+}
+
+func (s *Spec) validateSubstitutions(tmpl string) error {
+	used := make(map[string]bool, len(s.Substitutions))
+	err := forEachPlaceholder(tmpl, func(name string) error {
+		if !validPlaceholderName(name) {
+			return specErr("prompt_template", "placeholder {{%s}}: name must match [A-Za-z_][A-Za-z0-9_]*", trunc(name))
 		}
+		if _, ok := s.Substitutions[name]; !ok {
+			return specErr("prompt_template", "placeholder {{%s}} is not declared in substitutions", name)
+		}
+		used[name] = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range jcs.SortedKeys(s.Substitutions) {
+		if err := checkSubstitution(name, s.Substitutions[name], used[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSubstitution(name string, sub Substitution, used bool) error {
+	field := "substitutions." + name
+	switch {
+	case !validPlaceholderName(name):
+		return specErr(field, "name must match [A-Za-z_][A-Za-z0-9_]*")
+	case !used:
+		return specErr(field, "declared but not used in prompt_template")
+	case sub.Pattern == "":
+		return specErr(field+".pattern", "required")
+	case sub.MaxLength < 1 || sub.MaxLength > MaxValueLength:
+		return specErr(field+".max_length", "must be from 1 to %d", MaxValueLength)
+	}
+	// Parsing is what can fail in regexp.Compile; Render compiles.
+	if _, err := syntax.Parse(sub.Pattern, syntax.Perl); err != nil {
+		return specErr(field+".pattern", "does not compile: %v", err)
 	}
 	return nil
 }
 
 func (s *Spec) validateTools() error {
 	seen := make(map[string]bool, len(s.Tools))
-	for i, t := range s.Tools {
-		field := fmt.Sprintf("tools[%d]", i)
-		switch {
-		case t.Name == "":
-			return specErr(field+".name", 0, "required")
-		case seen[t.Name]:
-			return specErr(field+".name", 0, "duplicate tool name %q", trunc(t.Name))
-		case t.SourceSHA256 != "" && !isLowerHex64(t.SourceSHA256):
-			return specErr(field+".source_sha256", 0, "want 64 lowercase hex digits")
+	for i := range s.Tools {
+		t := &s.Tools[i]
+		if err := checkTool(t, seen[t.Name]); err != nil {
+			err.Field = fmt.Sprintf("tools[%d]%s", i, err.Field)
+			return err
 		}
 		seen[t.Name] = true
-		if !validJSONValue(t.Parameters, 1) {
-			return checkJSONValue(field+".parameters", t.Parameters, 1)
-		}
 	}
 	return nil
 }
 
-// checkJSONValue refuses what has no canonical form: NaN, infinities,
-// unparseable numbers, unsupported Go types, and nesting past 32.
-func checkJSONValue(field string, v any, depth int) error {
-	if depth > 32 {
-		return specErr(field, 0, "nested deeper than 32")
+// checkTool checks one tool; the error's field is relative (".name"), so
+// that the common, valid case formats no paths.
+func checkTool(t *Tool, duplicate bool) *SpecError {
+	switch {
+	case t.Name == "":
+		return specErr(".name", "required")
+	case !utf8.ValidString(t.Name):
+		return specErr(".name", "not valid UTF-8")
+	case duplicate:
+		return specErr(".name", "duplicate tool name %q", trunc(t.Name))
+	case !utf8.ValidString(t.Description):
+		return specErr(".description", "not valid UTF-8")
+	case t.SourceSHA256 != "" && !isLowerHex64(t.SourceSHA256):
+		return specErr(".source_sha256", "want 64 lowercase hex digits")
 	}
-	switch x := v.(type) {
-	case nil, bool, string:
-		return nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return specErr(field, 0, "NaN and infinities have no JSON form")
-		}
-		return nil
-	case int:
-		return nil
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil || math.IsInf(f, 0) {
-			return specErr(field, 0, "number %q out of range", trunc(string(x)))
-		}
-		return nil
-	case map[string]any:
-		for _, k := range sortedKeys(x) {
-			if err := checkJSONValue(field+"."+k, x[k], depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	case []any:
-		for i, e := range x {
-			if err := checkJSONValue(fmt.Sprintf("%s[%d]", field, i), e, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return specErr(field, 0, "unsupported value of type %T", v)
+	return nil
 }
 
 func isLowerHex64(s string) bool {
@@ -171,20 +171,4 @@ func isLowerHex64(s string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func trunc(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }

@@ -1,0 +1,108 @@
+package specfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ajwt/ajwt/internal/jcs"
+	"github.com/ajwt/ajwt/internal/specnode"
+)
+
+// scalar maps a YAML core-schema scalar onto a JSON value without changing
+// what it means: the literal of a number is kept when it is JSON already.
+func scalar(n *yaml.Node, field string) (*specnode.Node, error) {
+	out := &specnode.Node{Line: n.Line, Col: n.Column}
+	switch tag := n.ShortTag(); tag {
+	case "!!str":
+		if n.Style == 0 && numberLike(n.Value) {
+			return nil, errAt(n, field, "number %q is out of range (quote it to make it a string)", trunc(n.Value))
+		}
+		out.Kind, out.Value = specnode.String, n.Value
+	case "!!null":
+		out.Kind = specnode.Null
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, errAt(n, field, "%q is not a boolean", trunc(n.Value))
+		}
+		out.Kind, out.Value = specnode.Bool, b
+	case "!!int", "!!float":
+		num, err := yamlNumber(n.Value)
+		if err != nil {
+			return nil, errAt(n, field, "%v", err)
+		}
+		out.Kind, out.Value = specnode.Number, num
+	default:
+		return nil, errAt(n, field, "value %q has YAML type %s; quote it to make it a string", trunc(n.Value), tag)
+	}
+	return out, nil
+}
+
+// yamlNumber converts a YAML number literal to a JSON number: kept as
+// written when it is JSON syntax, else converted through strconv
+// (0x1F → 31, 0o17 → 15, +1 → 1, .5 → 0.5, 1_000 → 1000). Infinities and
+// NaN have no JSON form.
+func yamlNumber(lit string) (json.Number, error) {
+	clean := strings.ReplaceAll(lit, "_", "")
+	if _, err := jcs.ParseNumber(clean); err == nil {
+		return json.Number(clean), nil
+	}
+	if i, err := strconv.ParseInt(clean, 0, 64); err == nil {
+		return json.Number(strconv.FormatInt(i, 10)), nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimPrefix(clean, "+"), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return "", fmt.Errorf("number %q has no JSON form", trunc(lit))
+	}
+	return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
+}
+
+// numberLike reports whether a scalar is spelled as a YAML 1.2 core int or
+// float (with yaml.v3's underscores and 0b). yaml.v3 resolves such a plain
+// scalar to a string when the number overflows (1e400, a hex int wider
+// than 64 bits): the author wrote a number, so hashing text would be
+// wrong, and the JSON form of the same spec is refused.
+func numberLike(s string) bool {
+	// yaml.v3 tries numbers only for these first characters, and drops
+	// underscores except after a leading point.
+	if s == "" || !strings.ContainsRune("0123456789+-.", rune(s[0])) || s[0] == '.' && strings.Contains(s, "_") {
+		return false
+	}
+	s = strings.ReplaceAll(s, "_", "")
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	for _, p := range []struct{ prefix, digits string }{{"0x", "0123456789abcdefABCDEF"}, {"0o", "01234567"}, {"0b", "01"}} {
+		if rest, ok := strings.CutPrefix(s, p.prefix); ok {
+			return rest != "" && strings.Trim(rest, p.digits) == ""
+		}
+	}
+	return floatLike(s)
+}
+
+// floatLike matches (\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+func floatLike(s string) bool {
+	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
+	whole, frac, hasPoint := strings.Cut(mant, ".")
+	switch {
+	case !allDigits(whole) || !allDigits(frac):
+		return false
+	case whole == "" && (frac == "" || !hasPoint):
+		return false
+	case !hasExp:
+		return true
+	}
+	if exp != "" && (exp[0] == '+' || exp[0] == '-') {
+		exp = exp[1:]
+	}
+	return exp != "" && allDigits(exp)
+}
+
+func allDigits(s string) bool {
+	return strings.Trim(s, "0123456789") == ""
+}
