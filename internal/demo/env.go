@@ -7,7 +7,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -330,5 +329,3 @@ routes:
     agents: [planner]
 default: deny
 `
-
-var errNotInMode = errors.New("demo: not available in this mode")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ajwt/ajwt/client"
 )
@@ -151,7 +152,7 @@ func (e *Env) stepVerify(ctx context.Context, out *Outcome, say Progress) error 
 // naiveRender is what an app without ajwt does: plain text substitution.
 func naiveRender(tmpl string, values map[string]string) string {
 	for k, v := range values {
-		tmpl = replaceAll(tmpl, "{{"+k+"}}", v)
+		tmpl = strings.ReplaceAll(tmpl, "{{"+k+"}}", v)
 	}
 	return tmpl
 }

@@ -248,8 +248,6 @@ func verify(ctx context.Context, forge api, ups []Upgrade) error {
 	return nil
 }
 
-func replaceAll(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
-
 func decodeBody(res *http.Response, v any) error {
 	return json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(v)
 }
