@@ -191,7 +191,7 @@ func (c *cluster) setup(ctx context.Context) (*client.Client, map[string]*client
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := "Bearer " + clientTokenAt(t, c.issuer, "admin", "admin-secret")
+	admin := "Bearer " + mustClientToken(t, c.issuer, "admin", "admin-secret")
 	agents := map[string]*client.Agent{}
 	for _, id := range []string{"a1", "a2"} {
 		spec := &checksum.Spec{AgentID: id, PromptTemplate: "Agent " + id + "."}
@@ -209,22 +209,6 @@ func (c *cluster) setup(ctx context.Context) (*client.Client, map[string]*client
 	  {"id":"s3","agent":"a1","scopes":["repo:read"],"audience":"https://forge.example","depends_on":["s2"]},
 	  {"id":"s4","agent":"a2","scopes":["repo:read"],"audience":"https://forge.example","depends_on":["s3"]}]}`)
 	return app, agents
-}
-
-func clientTokenAt(t *testing.T, base, id, secret string) string {
-	req, _ := http.NewRequest(http.MethodPost, base+"/token", strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(res.Body).Decode(&tok)
-	return tok.AccessToken
 }
 
 func callJSON(t *testing.T, method, u, auth, body string) {
@@ -331,7 +315,7 @@ func TestMultiNode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		admin := "Bearer " + clientTokenAt(t, "http://"+c.idps[1].addr, "admin", "admin-secret")
+		admin := "Bearer " + mustClientToken(t, "http://"+c.idps[1].addr, "admin", "admin-secret")
 		callJSON(t, http.MethodPost, "http://"+c.idps[1].addr+"/v1/agents/a1/revoke", admin, "")
 		start := time.Now()
 		for {

@@ -105,20 +105,15 @@ func (s *server) call(method, path, auth string, body io.Reader, hdr http.Header
 
 func (s *server) clientToken(id, secret string) string {
 	s.t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	tok, _ := out["access_token"].(string)
+	return mustClientToken(s.t, s.base, id, secret)
+}
+
+// mustClientToken is tryClientToken for setup steps that cannot fail.
+func mustClientToken(t *testing.T, base, id, secret string) string {
+	t.Helper()
+	tok := tryClientToken(base, id, secret)
 	if tok == "" {
-		s.t.Fatalf("client_credentials %s: %d %v", id, res.StatusCode, out)
+		t.Fatalf("client_credentials for %s at %s refused", id, base)
 	}
 	return tok
 }

@@ -403,6 +403,21 @@ func x1(ctx context.Context, e *Env) Result {
 	return blockedBy("proxy: audience and step of the token", err, "the planner's plan-step token used for the assess step's query")
 }
 
+// postAsAgent POSTs to u with tok under the DPoP scheme and a fresh proof
+// by agent's own key: the agent acting with what it legitimately holds.
+func (e *Env) postAsAgent(ctx context.Context, agent, u, tok string) error {
+	key, err := e.agentSigner(agent, e.specs[agent])
+	if err != nil {
+		return err
+	}
+	proof, err := dpop.NewProof(key, http.MethodPost, u, dpop.ProofOptions{AccessToken: tok})
+	if err != nil {
+		return err
+	}
+	_, err = e.raw(ctx, http.MethodPost, u, "DPoP "+tok, proof, nil)
+	return err
+}
+
 type staticSource struct{ t *client.Token }
 
 func (s staticSource) Token(context.Context) (*client.Token, error) { return s.t, nil }
@@ -414,10 +429,7 @@ func x2(ctx context.Context, e *Env) Result {
 	if err != nil {
 		return blockedBy("setup", err, "")
 	}
-	key, _ := e.agentSigner("classifier", e.specs["classifier"])
-	u := e.IdPURL + "/v1/runs/" + url.PathEscape(runB) + "/steps/classify/complete"
-	proof, _ := dpop.NewProof(key, http.MethodPost, u, dpop.ProofOptions{AccessToken: tok.AccessToken})
-	_, err = e.raw(ctx, http.MethodPost, u, "DPoP "+tok.AccessToken, proof, nil)
+	err = e.postAsAgent(ctx, "classifier", e.IdPURL+"/v1/runs/"+url.PathEscape(runB)+"/steps/classify/complete", tok.AccessToken)
 	return blockedBy("IdP: token bound to one run and step", err, "run A's classify token used to complete classify in run B")
 }
 
@@ -448,10 +460,7 @@ func x4(ctx context.Context, e *Env) Result {
 	if err != nil {
 		return blockedBy("setup", err, "")
 	}
-	key, _ := e.agentSigner("classifier", e.specs["classifier"])
-	u := e.IdPURL + "/v1/runs/" + url.PathEscape(run) + "/steps/approve/approve"
-	proof, _ := dpop.NewProof(key, http.MethodPost, u, dpop.ProofOptions{AccessToken: tok.AccessToken})
-	_, err = e.raw(ctx, http.MethodPost, u, "DPoP "+tok.AccessToken, proof, nil)
+	err = e.postAsAgent(ctx, "classifier", e.IdPURL+"/v1/runs/"+url.PathEscape(run)+"/steps/approve/approve", tok.AccessToken)
 	return blockedBy("IdP: approval needs ajwt:approve, never an agent token", err, "an agent approves the plan with its own token")
 }
 
