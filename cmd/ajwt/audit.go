@@ -64,6 +64,11 @@ func verifyAudit(cmd *cobra.Command, st store.Store) (*auditResult, error) {
 	var all []*store.AuditEntry
 	var headSeq int64
 	var headHash string
+	// Entries committed but still in PostgreSQL's audit outbox (e.g. of a
+	// node killed before chaining them) are chained first and verified too.
+	if err := st.FlushAudit(ctx); err != nil {
+		return nil, err
+	}
 	err := st.View(ctx, func(tx store.Tx) error {
 		for after := int64(0); ; {
 			page, err := tx.Audit(ctx, "", after, 5000)

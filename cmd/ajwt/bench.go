@@ -54,6 +54,7 @@ func (e *env) benchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 8, "concurrent clients")
 	cmd.Flags().StringVar(&cfg.Sync, "sqlite-sync", "FULL", "SQLite synchronous for the measured IdP: FULL or NORMAL")
 	cmd.Flags().StringVar(&cfg.Postgres, "postgres", os.Getenv("AJWT_TEST_POSTGRES"), "also measure the PostgreSQL store with this DSN")
+	cmd.Flags().StringVar(&cfg.ProfileDir, "profile", "", "directory for the IdP's CPU profiles (idp-sqlite.pprof, idp-postgresql.pprof)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (progress goes to stderr)")
 	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -72,7 +73,7 @@ func (f *storeFlags) cipher() (authserver.KeyCipher, error) {
 }
 
 func (e *env) serveCmd() *cobra.Command {
-	var configPath, addr string
+	var configPath, addr, cpuProfile string
 	var quiet bool
 	var sf storeFlags
 	cmd := &cobra.Command{
@@ -84,14 +85,37 @@ func (e *env) serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return e.serve(cmd.Context(), cfg, &sf, addr, quiet)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "ajwt.yaml", "configuration file")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8420", "listen address")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "log warnings and errors only (no request log)")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile to FILE until shutdown (SIGTERM)")
 	sf.register(cmd, true)
 	return cmd
+}
+
+// startCPUProfile profiles the whole process until the returned stop runs;
+// path "" profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, addr string, quiet bool) error {

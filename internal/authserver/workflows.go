@@ -101,6 +101,11 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	const page = 200
+	// Read-your-writes: entries still in PostgreSQL's outbox join the chain
+	// first, so a caller sees the audit of what it just did.
+	if err := s.store.FlushAudit(r.Context()); err != nil {
+		return err
+	}
 	var entries []*store.AuditEntry
 	err = s.store.View(r.Context(), func(tx store.Tx) (err error) {
 		entries, err = tx.Audit(r.Context(), q.Get("run_id"), after, page+1)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ajwt/ajwt/checksum"
@@ -27,6 +28,7 @@ type Config struct {
 	Concurrency int
 	Sync        string // SQLite synchronous for the IdP: FULL or NORMAL
 	Postgres    string // optional DSN: also measure the PostgreSQL store
+	ProfileDir  string // optional: the IdP writes a CPU profile per store here
 	Progress    func(string, ...any)
 }
 
@@ -37,6 +39,19 @@ type server struct {
 }
 
 func (s *server) stop() { _ = s.cmd.Process.Kill(); _, _ = s.cmd.Process.Wait() }
+
+// shutdown stops gracefully, so that a profiling server writes its profile.
+func (s *server) shutdown() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _, _ = s.cmd.Process.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
 
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -79,7 +94,7 @@ func launch(exe, addr, ready string, args ...string) (*server, error) {
 const benchSecret = "ajwt_s_benchbenchbenchbenchbenchbenchbenchbenchb" // generated form: fast hash
 
 // idp starts `ajwt serve` with one agent and a one-step workflow.
-func idp(cfg Config, key *keys.Signer, spec *checksum.Spec, store string) (*server, error) {
+func idp(cfg Config, key *keys.Signer, spec *checksum.Spec, storeName, store string) (*server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -109,6 +124,9 @@ workflows:
 	if store != "" {
 		args = append(args, "--store", store)
 	}
+	if cfg.ProfileDir != "" {
+		args = append(args, "--cpuprofile", filepath.Join(cfg.ProfileDir, "idp-"+strings.ToLower(storeName)+".pprof"))
+	}
 	return launch(cfg.Exe, addr, "/readyz", args...)
 }
 
@@ -122,11 +140,11 @@ func Mint(ctx context.Context, cfg Config, storeName, storeDSN string) ([]Result
 	key, _ := keys.Generate(keys.EdDSA, nil)
 	spec := &checksum.Spec{AgentID: "bencher", PromptTemplate: "You benchmark."}
 	sum, _ := checksum.Sum(spec)
-	s, err := idp(cfg, key, spec, storeDSN)
+	s, err := idp(cfg, key, spec, storeName, storeDSN)
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
+	defer s.shutdown()
 	hc := newHTTP(cfg.Concurrency)
 	runs, err := startRuns(hc, s.base, cfg.Concurrency)
 	if err != nil {

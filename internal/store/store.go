@@ -30,6 +30,9 @@ type Store interface {
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(tx Tx) error) error
+	// FlushAudit chains every audit entry committed before the call, so
+	// that a following Audit or AuditHead sees it.
+	FlushAudit(ctx context.Context) error
 	Close() error
 }
 
@@ -64,8 +67,13 @@ type Tx interface {
 	// first, at most limit.
 	Revocations(ctx context.Context, after int64, now time.Time, limit int) ([]*Revocation, error)
 
-	// AppendAudit assigns e.Seq, e.Prev and e.Hash (with HashAudit) and
-	// stores e after the current last entry.
+	// AppendAudit records e with the transaction. It joins the chain
+	// (Seq, Prev and Hash assigned with HashAudit, after the current last
+	// entry) either at once, when the store serialises writers anyway
+	// (SQLite: e's fields are set on return), or after commit, when
+	// writers run in parallel (PostgreSQL: e.Seq stays 0; the entry waits
+	// in a durable outbox and Store.FlushAudit or the store's own chainer,
+	// within milliseconds, chains it).
 	AppendAudit(ctx context.Context, e *AuditEntry) error
 	// Audit lists entries with Seq > after, optionally of one run, oldest
 	// first, at most limit.

@@ -23,12 +23,16 @@ type dialect struct {
 	beginMigration string
 	lockMigration  string
 	placeholders   bool // rewrite ? as $n
+	// deferredAudit: AppendAudit writes to the audit_pending outbox and a
+	// chainer links entries after commit (PostgreSQL, where writers run in
+	// parallel); otherwise AppendAudit chains at once (SQLite, one writer).
+	deferredAudit bool
 }
 
 var (
 	sqliteDialect   = dialect{name: "sqlite", beginMigration: "BEGIN IMMEDIATE"}
 	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE", beginMigration: "BEGIN",
-		lockMigration: "SELECT pg_advisory_xact_lock(7244183)", placeholders: true}
+		lockMigration: "SELECT pg_advisory_xact_lock(7244183)", placeholders: true, deferredAudit: true}
 )
 
 // rebind turns ? placeholders into $1, $2, … for PostgreSQL.
@@ -158,7 +162,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts)}, nil
+	db := &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts),
+		closed: make(chan struct{}), chainWake: make(chan struct{}, 1), chainerDone: make(chan struct{})}
+	go db.chainer()
+	return db, nil
 }
 
 // checkPath refuses names the reader and writer pools could not share (an

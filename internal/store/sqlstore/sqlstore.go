@@ -31,6 +31,9 @@ type DB struct {
 	closed     chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
+	// PostgreSQL audit outbox: a nudge after each auditing commit.
+	chainWake   chan struct{}
+	chainerDone chan struct{}
 
 	now  func() time.Time // UseOnce's clock
 	uses atomic.Uint64    // UseOnce calls, to purge expired identifiers now and then
@@ -40,9 +43,14 @@ var _ store.Store = (*DB)(nil)
 
 // Close releases the database.
 func (db *DB) Close() error {
-	if db.writes != nil {
+	if db.closed != nil {
 		db.closeOnce.Do(func() { close(db.closed) })
+	}
+	if db.writes != nil {
 		<-db.writerDone
+	}
+	if db.chainerDone != nil {
+		<-db.chainerDone
 	}
 	db.wmu.Lock()
 	defer db.wmu.Unlock()
@@ -92,7 +100,13 @@ func (db *DB) update(ctx context.Context, fn func(store.Tx) error) error {
 	if err := fn(t); err != nil {
 		return err
 	}
-	return sqlTx.Commit()
+	if err := sqlTx.Commit(); err != nil {
+		return err
+	}
+	if t.audited {
+		db.wakeChainer()
+	}
+	return nil
 }
 
 // writeReq is one Update waiting for the SQLite writer.

@@ -17,6 +17,7 @@ type tx struct {
 	db       *DB
 	r        runner
 	writable bool
+	audited  bool // appended to the audit outbox: wake the chainer after commit
 }
 
 var errReadOnly = errors.New("sqlstore: write in a read-only transaction")
@@ -381,6 +382,9 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 	if !t.writable {
 		return errReadOnly
 	}
+	if t.db.d.deferredAudit {
+		return t.appendPending(ctx, e)
+	}
 	var seq int64
 	var hash string
 	if err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+t.db.d.forUpdate, nil, &seq, &hash); err != nil {
@@ -396,6 +400,16 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 		return err
 	}
 	_, err := t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", e.Seq, e.Hash)
+	return err
+}
+
+// appendPending records e in the outbox; the chainer gives it Seq, Prev
+// and Hash after commit.
+func (t *tx) appendPending(ctx context.Context, e *store.AuditEntry) error {
+	e.Seq, e.Prev, e.Hash = 0, "", ""
+	_, err := t.exec(ctx, "INSERT INTO audit_pending (time, event, client_id, agent_id, run_id, step, outcome, detail) VALUES (?,?,?,?,?,?,?,?)",
+		e.Time.UnixNano(), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail)
+	t.audited = t.audited || err == nil
 	return err
 }
 

@@ -1,0 +1,158 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/ajwt/ajwt/internal/store"
+)
+
+// The PostgreSQL audit outbox (migration 003). A transaction that audits
+// inserts into audit_pending and takes no shared lock, so grants on
+// different runs commit in parallel. Chaining happens afterwards, one
+// batch per transaction under the audit_head row lock:
+//
+//   - Entries are chained in audit_pending id order among those visible
+//     when the batch is read. An entry that commits late (lower id,
+//     committed after a higher one) is simply chained in a later batch, so
+//     chain order is the order of chaining, never a gap. Causally ordered
+//     writes (the run row lock orders every write of one run) keep their
+//     order: the later transaction started after the earlier committed,
+//     so it got a higher id and is never visible without it.
+//   - Moving a batch (insert into audit, delete from audit_pending, update
+//     audit_head) is one transaction: a crash leaves each entry either
+//     pending or chained, never both or neither.
+//   - Every node's chainer runs after each of its own auditing commits
+//     and every chainInterval, which also picks up the entries of a node
+//     that died before chaining them.
+const (
+	chainBatch    = 1000
+	chainInterval = 250 * time.Millisecond
+	chainTimeout  = 30 * time.Second
+)
+
+// FlushAudit chains every audit entry committed before it was called.
+// SQLite chains inside the writing transaction and has nothing to do.
+func (db *DB) FlushAudit(ctx context.Context) error {
+	if !db.d.deferredAudit {
+		return nil
+	}
+	for {
+		n, err := db.chainOnce(ctx)
+		if err != nil || n < chainBatch {
+			return err
+		}
+	}
+}
+
+// chainOnce moves up to chainBatch pending entries into the chain and
+// reports how many it moved.
+func (db *DB) chainOnce(ctx context.Context) (int, error) {
+	var moved int
+	err := db.Update(ctx, func(stx store.Tx) error {
+		t := stx.(*tx)
+		var seq int64
+		var hash string
+		if err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+db.d.forUpdate, nil, &seq, &hash); err != nil {
+			return err
+		}
+		entries, ids, err := t.pendingAudit(ctx)
+		if err != nil || len(entries) == 0 {
+			return err
+		}
+		for _, e := range entries {
+			seq++
+			e.Seq, e.Prev = seq, hash
+			e.Hash = store.HashAudit(e)
+			hash = e.Hash
+		}
+		if err := t.insertChained(ctx, entries); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, "DELETE FROM audit_pending WHERE id = ANY(?)", ids); err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, hash)
+		moved = len(entries)
+		return err
+	})
+	return moved, err
+}
+
+// pendingAudit reads the oldest visible outbox entries.
+func (t *tx) pendingAudit(ctx context.Context) ([]*store.AuditEntry, []int64, error) {
+	rows, err := t.query(ctx, "SELECT id, time, event, client_id, agent_id, run_id, step, outcome, detail FROM audit_pending ORDER BY id LIMIT ?", chainBatch)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var entries []*store.AuditEntry
+	var ids []int64
+	for rows.Next() {
+		var e store.AuditEntry
+		var id, tm int64
+		if err := rows.Scan(&id, &tm, &e.Event, &e.ClientID, &e.AgentID, &e.RunID, &e.Step, &e.Outcome, &e.Detail); err != nil {
+			return nil, nil, err
+		}
+		e.Time = time.Unix(0, tm)
+		entries, ids = append(entries, &e), append(ids, id)
+	}
+	return entries, ids, rows.Err()
+}
+
+// insertChained writes a batch in one statement: one array per column,
+// so the statement text is the same for every batch size.
+func (t *tx) insertChained(ctx context.Context, entries []*store.AuditEntry) error {
+	n := len(entries)
+	seqs, times := make([]int64, n), make([]int64, n)
+	cols := make([][]string, 9)
+	for i := range cols {
+		cols[i] = make([]string, n)
+	}
+	for i, e := range entries {
+		seqs[i], times[i] = e.Seq, e.Time.UnixNano()
+		for c, v := range []string{e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail, e.Prev, e.Hash} {
+			cols[c][i] = v
+		}
+	}
+	args := []any{seqs, times}
+	for _, c := range cols {
+		args = append(args, c)
+	}
+	_, err := t.exec(ctx, "INSERT INTO audit (seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash) "+
+		"SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])", args...)
+	return err
+}
+
+// wakeChainer asks the chainer for a pass without waiting for it.
+func (db *DB) wakeChainer() {
+	select {
+	case db.chainWake <- struct{}{}:
+	default: // a pass is already due; it will see this commit too
+	}
+}
+
+// chainer chains outbox entries until the store closes, then once more.
+func (db *DB) chainer() {
+	defer close(db.chainerDone)
+	tick := time.NewTicker(chainInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-db.closed:
+			db.chainPass()
+			return
+		case <-db.chainWake:
+		case <-tick.C:
+		}
+		db.chainPass()
+	}
+}
+
+// chainPass runs one FlushAudit; a failure (database unreachable) is
+// retried at the next tick, and the entries wait safely in the outbox.
+func (db *DB) chainPass() {
+	ctx, cancel := context.WithTimeout(context.Background(), chainTimeout)
+	defer cancel()
+	_ = db.FlushAudit(ctx)
+}

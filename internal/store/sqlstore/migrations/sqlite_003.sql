@@ -1,0 +1,3 @@
+-- Nothing for SQLite: its single writer chains audit entries inside the
+-- writing transaction, so it needs no outbox (postgres_003). The file keeps
+-- both dialects at the same schema version.
