@@ -38,6 +38,7 @@ type cluster struct {
 	proxies  []*proc
 	public   string // the proxies' public URL (both are replicas of it)
 	upstream *httptest.Server
+	dsn      string // the shared PostgreSQL schema
 }
 
 type proc struct {
@@ -138,7 +139,7 @@ func startCluster(t *testing.T) *cluster {
 	pg, rd := requireServices(t)
 	dsn := freshSchema(t, pg)
 	dir := t.TempDir()
-	c := &cluster{t: t}
+	c := &cluster{t: t, dsn: dsn}
 	// The balancer's address is the issuer; it is known before the nodes start.
 	c.idps = []*proc{{addr: freeAddr(t)}, {addr: freeAddr(t)}}
 	lb, _ := balancer(t, c.idps)
@@ -211,7 +212,9 @@ func (c *cluster) setup(ctx context.Context) (*client.Client, map[string]*client
 	return app, agents
 }
 
-func callJSON(t *testing.T, method, u, auth, body string) {
+// callJSON sends one admin API request that must succeed and returns the
+// response body.
+func callJSON(t *testing.T, method, u, auth, body string) []byte {
 	req, _ := http.NewRequest(method, u, strings.NewReader(body))
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Content-Type", "application/json")
@@ -220,10 +223,11 @@ func callJSON(t *testing.T, method, u, auth, body string) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
 	if res.StatusCode/100 != 2 {
-		raw, _ := io.ReadAll(res.Body)
 		t.Fatalf("%s %s: %d %s", method, u, res.StatusCode, raw)
 	}
+	return raw
 }
 
 // TestMultiNode: 2 IdPs + 2 proxies on one PostgreSQL and one Redis.
@@ -302,6 +306,31 @@ func TestMultiNode(t *testing.T) {
 		for _, s := range done.Steps {
 			if s.State != "completed" {
 				t.Fatalf("step %s lost its state: %+v", s.ID, done.Steps)
+			}
+		}
+	})
+
+	t.Run("audit of both IdPs, the killed one included, is one intact chain", func(t *testing.T) {
+		out, errOut, code := ajwt(t, "", "audit", "verify", "--store", c.dsn, "--json")
+		if code != 0 || !strings.Contains(out, `"ok": true`) {
+			t.Fatalf("audit verify: %d %s %s", code, out, errOut)
+		}
+		var page struct {
+			Entries []struct{ Event, Step string } `json:"entries"`
+		}
+		admin := "Bearer " + mustClientToken(t, "http://"+c.idps[1].addr, "admin", "admin-secret")
+		if err := json.Unmarshal(callJSON(t, http.MethodGet, "http://"+c.idps[1].addr+"/v1/audit?run_id="+run.ID, admin, ""), &page); err != nil {
+			t.Fatal(err)
+		}
+		completed := map[string]bool{}
+		for _, e := range page.Entries {
+			if e.Event != "grant" && e.Step != "" {
+				completed[e.Step] = true
+			}
+		}
+		for _, s := range []string{"s1", "s2", "s3", "s4"} {
+			if !completed[s] {
+				t.Errorf("no completion of %s in the run's audit: %+v", s, page.Entries)
 			}
 		}
 	})
