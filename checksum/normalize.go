@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/ajwt/ajwt/internal/jcs"
 )
 
 // NormalizePrompt applies §2.3: NFC; CRLF and lone CR become LF; each line
@@ -16,7 +18,7 @@ import (
 // unicode.IsSpace: both include U+0085 and U+00A0, but the property is the
 // one the contract names; U+200B and U+FEFF are not white space.
 func NormalizePrompt(s string) string {
-	if !norm.NFC.IsNormalString(s) {
+	if !jcs.IsASCII(s) && !norm.NFC.IsNormalString(s) { // ASCII is NFC; the check alone is a slow byte loop
 		s = norm.NFC.String(s)
 	}
 	var b strings.Builder

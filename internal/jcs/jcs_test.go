@@ -210,3 +210,21 @@ func TestParseNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainASCIIEveryByte: the eight-byte fast path agrees with the
+// byte-wise rule for every byte value in every position.
+func TestPlainASCIIEveryByte(t *testing.T) {
+	for pos := range 8 {
+		for c := range 256 {
+			w := []byte("abcdefgh")
+			w[pos] = byte(c)
+			want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
+			if got := plainASCII(word(string(w), 0)); got != want {
+				t.Fatalf("byte %#x at %d: plain %v, want %v", c, pos, got, want)
+			}
+			if got := IsASCII(string(w) + "xyz"); got != (c < 0x80) {
+				t.Fatalf("byte %#x at %d: IsASCII %v", c, pos, got)
+			}
+		}
+	}
+}
