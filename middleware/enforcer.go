@@ -58,6 +58,7 @@ type config struct {
 	feedWait   time.Duration
 	revocation *Revocations
 	onResult   func(*http.Request, *Verified, error)
+	tokenCache int
 }
 
 // Option configures New.
@@ -111,6 +112,23 @@ func WithRevocations(r *Revocations) Option {
 	return func(c *config) error { c.revocation = r; return nil }
 }
 
+// DefaultTokenCache is how many verified tokens an enforcer remembers.
+const DefaultTokenCache = 4096
+
+// WithTokenCache sets how many verified tokens are remembered by their
+// exact bytes (token.WithCache: time and key checks still run on every
+// request, and revocation, DPoP and policy are never cached); 0 disables
+// it. Default DefaultTokenCache.
+func WithTokenCache(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("middleware: token cache size %d < 0", n)
+		}
+		c.tokenCache = n
+		return nil
+	}
+}
+
 // WithResultHook observes every decision (access logs, metrics).
 func WithResultHook(f func(r *http.Request, v *Verified, err error)) Option {
 	return func(c *config) error { c.onResult = f; return nil }
@@ -124,7 +142,7 @@ func New(ctx context.Context, pol *policy.Policy, opts ...Option) (*Enforcer, er
 		return nil, errors.New("middleware: nil policy")
 	}
 	c := &config{client: &http.Client{Timeout: 10 * time.Second}, now: time.Now, leeway: protocol.DefaultLeeway,
-		iatWindow: protocol.DefaultIATSkew, feed: true}
+		iatWindow: protocol.DefaultIATSkew, feed: true, tokenCache: DefaultTokenCache}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -155,7 +173,7 @@ func (e *Enforcer) setup(ctx context.Context, c *config) error {
 		ks = e.keys
 	}
 	var err error
-	if e.tokens, err = token.NewVerifier(e.policy.Issuer, e.policy.Resource, ks, token.WithLeeway(c.leeway), token.WithClock(c.now)); err != nil {
+	if e.tokens, err = token.NewVerifier(e.policy.Issuer, e.policy.Resource, ks, token.WithLeeway(c.leeway), token.WithClock(c.now), token.WithCache(c.tokenCache)); err != nil {
 		return err
 	}
 	e.replay = c.replay

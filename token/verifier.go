@@ -29,6 +29,7 @@ type Verifier struct {
 	algs        []jose.SignatureAlgorithm
 	leeway      time.Duration
 	now         func() time.Time
+	cache       *verifiedCache // nil unless WithCache
 }
 
 // VerifierOption configures NewVerifier.
@@ -122,6 +123,11 @@ func NewVerifier(issuer, audience string, ks KeySource, opts ...VerifierOption) 
 //	jti, sub, client_id present                          missing_claim
 //	intent claims complete and consistent (checkIntent)  missing_claim / malformed
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if v.cache != nil {
+		if c, hit, err := v.cached(ctx, raw); hit {
+			return c, err
+		}
+	}
 	tok, err := splitCompact(raw)
 	if err != nil {
 		return nil, err
@@ -142,7 +148,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err != nil || !bytes.Equal(payload, tok.payload) {
 		return nil, protocol.ErrBadSignature.WithDescription("signature does not verify")
 	}
-	return v.checkClaims(payload)
+	claims, err := v.checkClaims(payload)
+	if err == nil && v.cache != nil {
+		v.cache.put(raw, cachedToken{claims: claims.clone(), kid: kid, alg: alg})
+	}
+	return claims, err
 }
 
 // checkHeader applies the header rules to the decoded header; it returns

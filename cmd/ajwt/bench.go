@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -98,7 +100,9 @@ func runBench(cmd *cobra.Command, cfg bench.Config) (*benchReport, error) {
 		return nil, err
 	}
 	rep.Results = append(rep.Results, prx...)
-	rep.Ratios["proxy p50 overhead (ms)"] = prx[1].P50ms - prx[0].P50ms
+	for i := 0; i+1 < len(prx); i += 2 {
+		rep.Ratios[fmt.Sprintf("proxy p50 overhead (ms), concurrency %d", prx[i].Concurrency)] = prx[i+1].P50ms - prx[i].P50ms
+	}
 	return rep, nil
 }
 
@@ -112,18 +116,18 @@ func ratio(a, b float64) float64 {
 func writeBenchTable(w io.Writer, rep *benchReport) {
 	fmt.Fprintf(w, "\nmachine: %s\n\n", rep.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "series\tops/s\tp50 ms\tp95 ms\tp99 ms\tserver CPU ms/op\terrors\t")
+	fmt.Fprintln(tw, "series\tconc\tops/s\tp50 ms\tp95 ms\tp99 ms\tserver CPU ms/op\terrors\t")
 	for _, r := range rep.Results {
 		cpu := "-"
 		if r.ServerCPUms > 0 {
 			cpu = fmt.Sprintf("%.3f", r.ServerCPUms)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%s\t%d\t\n", r.Name, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, cpu, r.Errors)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%s\t%d\t\n", r.Name, r.Concurrency, r.PerSecond, r.P50ms, r.P95ms, r.P99ms, cpu, r.Errors)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	for k, v := range rep.Ratios {
-		fmt.Fprintf(w, "%-48s %.2f\n", k, v)
+	for _, k := range slices.Sorted(maps.Keys(rep.Ratios)) {
+		fmt.Fprintf(w, "%-48s %.2f\n", k, rep.Ratios[k])
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 type Result struct {
 	Name        string  `json:"name"`
 	Ops         int     `json:"ops"`
+	Concurrency int     `json:"concurrency"`
 	Seconds     float64 `json:"seconds"`
 	PerSecond   float64 `json:"per_second"`
 	P50ms       float64 `json:"p50_ms"`
@@ -60,7 +61,7 @@ func load(name string, n, conc int, op func(i int) error) Result {
 	elapsed := time.Since(start)
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return float64(lat[int(float64(n-1)*p)]) / 1e6 }
-	return Result{Name: name, Ops: n, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(),
+	return Result{Name: name, Ops: n, Concurrency: conc, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(),
 		P50ms: pct(0.50), P95ms: pct(0.95), P99ms: pct(0.99), Errors: int(errs.Load())}
 }
 
