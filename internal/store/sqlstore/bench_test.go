@@ -40,7 +40,7 @@ func grantTx(ctx context.Context, s store.Store, jti string) error {
 	})
 }
 
-func seedGrant(b *testing.B, s store.Store) {
+func seedGrant(b testing.TB, s store.Store) {
 	err := s.Update(b.Context(), func(tx store.Tx) error {
 		a := &store.Agent{AgentID: "planner", ClientID: "app", RegistrationID: "reg", Version: 1, Checksum: "sha256:00", JKT: "jkt",
 			PublicJWK: json.RawMessage(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`),

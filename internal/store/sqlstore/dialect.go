@@ -120,7 +120,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
-	db := &DB{d: sqliteDialect, write: write, wstmts: map[string]*sql.Stmt{}, now: clock(opts)}
+	db := &DB{d: sqliteDialect, write: write, wstmts: map[string]*sql.Stmt{}, now: clock(opts), agents: newAgentCache()}
 	if db.wconn, err = write.Conn(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type DB struct {
 	closed     chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
+	agents     *agentCache // SQLite only: View reads of agents
 	// PostgreSQL audit outbox: a nudge after each auditing commit.
 	chainWake   chan struct{}
 	chainerDone chan struct{}
@@ -111,10 +113,11 @@ func (db *DB) update(ctx context.Context, fn func(store.Tx) error) error {
 
 // writeReq is one Update waiting for the SQLite writer.
 type writeReq struct {
-	ctx      context.Context
-	fn       func(store.Tx) error
-	done     chan error
-	panicked any // a panic in fn, raised again in the caller's goroutine
+	ctx        context.Context
+	fn         func(store.Tx) error
+	done       chan error
+	panicked   any // a panic in fn, raised again in the caller's goroutine
+	wroteAgent bool
 }
 
 // maxBatch bounds how many transactions share one commit.
@@ -195,6 +198,10 @@ func (db *DB) runBatch(batch []*writeReq) {
 		finish(batch, results, fmt.Errorf("sqlstore: commit: %w", err))
 		return
 	}
+	// Before anyone is answered: a caller's next View sees its own write.
+	if slices.ContainsFunc(batch, func(r *writeReq) bool { return r.wroteAgent }) {
+		db.agents.invalidate()
+	}
 	finish(batch, results, nil)
 }
 
@@ -236,7 +243,9 @@ func (db *DB) callFn(r *writeReq) (err error) {
 			err = fmt.Errorf("sqlstore: panic in transaction: %v", p)
 		}
 	}()
-	return r.fn(&tx{db: db, r: connRunner{db: db}, writable: true})
+	t := &tx{db: db, r: connRunner{db: db}, writable: true}
+	defer func() { r.wroteAgent = t.wroteAgent }()
+	return r.fn(t)
 }
 
 // finish answers every request: its own error, or commitErr for those

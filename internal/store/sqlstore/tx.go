@@ -18,6 +18,9 @@ type tx struct {
 	r        runner
 	writable bool
 	audited  bool // appended to the audit outbox: wake the chainer after commit
+	// wroteAgent: the SQLite writer invalidates the agent cache after the
+	// commit (set even if the write then fails: invalidating is harmless).
+	wroteAgent bool
 }
 
 var errReadOnly = errors.New("sqlstore: write in a read-only transaction")
@@ -74,7 +77,25 @@ func boolInt(b bool) int {
 
 const agentCols = "agent_id, client_id, registration_id, version, checksum, jkt, public_jwk, spec, scopes, audiences, may_delegate_to, workflow_required, revoked, revoked_at, updated_at"
 
+// Agent serves View reads on SQLite from the agent cache; the writer
+// always reads the database (it may see its own uncommitted writes).
 func (t *tx) Agent(ctx context.Context, id string) (*store.Agent, error) {
+	cache := t.db.agents
+	if cache == nil || t.writable {
+		return t.readAgent(ctx, id)
+	}
+	a, g := cache.get(id)
+	if a != nil {
+		return a, nil
+	}
+	a, err := t.readAgent(ctx, id)
+	if err == nil {
+		cache.put(id, g, a)
+	}
+	return a, err
+}
+
+func (t *tx) readAgent(ctx context.Context, id string) (*store.Agent, error) {
 	var a store.Agent
 	var jwk, spec, scopes, auds, may string
 	var wreq, revoked int
@@ -92,6 +113,7 @@ func (t *tx) Agent(ctx context.Context, id string) (*store.Agent, error) {
 }
 
 func (t *tx) PutAgent(ctx context.Context, a *store.Agent) error {
+	t.wroteAgent = true
 	_, err := t.exec(ctx, "INSERT INTO agents ("+agentCols+") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "+
 		"ON CONFLICT (agent_id) DO UPDATE SET client_id = excluded.client_id, registration_id = excluded.registration_id, "+
 		"version = excluded.version, checksum = excluded.checksum, jkt = excluded.jkt, public_jwk = excluded.public_jwk, "+

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -243,4 +244,46 @@ func testSigningKeys(t *testing.T, o Opener) {
 		}
 		return nil
 	})
+}
+
+// testAgentReadsFollowWrites: while readers hammer an agent, every
+// committed change (new version, revocation) is what the next View sees,
+// and a returned record edited by its caller changes nothing stored. A
+// store that caches agent reads must pass this.
+func testAgentReadsFollowWrites(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	a := agent("planner")
+	update(t, s, func(tx store.Tx) error { return tx.PutAgent(ctx, a) })
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 4 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = s.View(ctx, func(tx store.Tx) error {
+					got, err := tx.Agent(ctx, "planner")
+					if err == nil {
+						got.Scopes[0], got.Spec[0] = "edited", 'X' // must not reach other readers
+					}
+					return err
+				})
+			}
+		})
+	}
+	defer func() { close(stop); readers.Wait() }()
+	for v := 2; v <= 40; v++ {
+		a.Version, a.Revoked = v, v%2 == 0
+		update(t, s, func(tx store.Tx) error { return tx.PutAgent(ctx, a) })
+		view(t, s, func(tx store.Tx) error {
+			got, err := tx.Agent(ctx, "planner")
+			if err != nil || got.Version != v || got.Revoked != a.Revoked || got.Scopes[0] != "a" || string(got.Spec) != string(a.Spec) {
+				return fmt.Errorf("after committing version %d (revoked %v): %+v %v", v, a.Revoked, got, err)
+			}
+			return nil
+		})
+	}
 }

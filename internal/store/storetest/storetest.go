@@ -22,6 +22,7 @@ func Run(t *testing.T, o Opener) {
 		fn   func(*testing.T, Opener)
 	}{
 		{"agents", testAgents},
+		{"agent reads follow writes", testAgentReadsFollowWrites},
 		{"workflows", testWorkflows},
 		{"runs", testRuns},
 		{"step completes once", testStepCompletesOnce},
