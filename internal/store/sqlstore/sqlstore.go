@@ -33,6 +33,7 @@ type DB struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	agents     *agentCache // SQLite only: View reads of agents
+	head       auditHead   // SQLite writer only, under wmu
 	// PostgreSQL audit outbox: a nudge after each auditing commit.
 	chainWake   chan struct{}
 	chainerDone chan struct{}
@@ -178,6 +179,7 @@ func (db *DB) runBatch(batch []*writeReq) {
 		finish(batch, results, fmt.Errorf("sqlstore: begin: %w", err))
 		return
 	}
+	db.head = auditHead{}
 	for i, r := range batch {
 		var ok bool
 		if ok, results[i] = db.runOne(r); !ok {
@@ -193,7 +195,7 @@ func (db *DB) runBatch(batch []*writeReq) {
 			return
 		}
 	}
-	if _, err := db.wconn.ExecContext(bg, "COMMIT"); err != nil {
+	if err := db.commitBatch(); err != nil {
 		_, _ = db.wconn.ExecContext(bg, "ROLLBACK")
 		finish(batch, results, fmt.Errorf("sqlstore: commit: %w", err))
 		return
@@ -203,6 +205,25 @@ func (db *DB) runBatch(batch []*writeReq) {
 		db.agents.invalidate()
 	}
 	finish(batch, results, nil)
+}
+
+// auditHead is the chain head as the batch's appends advance it: read at
+// the batch's first append, written back once before COMMIT, instead of a
+// read and a write of audit_head per entry.
+type auditHead struct {
+	known, dirty bool
+	seq          int64
+	hash         string
+}
+
+func (db *DB) commitBatch() error {
+	if db.head.dirty {
+		if _, err := (connRunner{db}).exec(context.Background(), "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", db.head.seq, db.head.hash); err != nil {
+			return err
+		}
+	}
+	_, err := db.wconn.ExecContext(context.Background(), "COMMIT")
+	return err
 }
 
 // errRegroup fails the members of a commit group whose shared transaction
@@ -220,8 +241,10 @@ func (db *DB) runOne(r *writeReq) (ok bool, err error) {
 	if _, err := db.wconn.ExecContext(bg, "SAVEPOINT w"); err != nil {
 		return false, fmt.Errorf("sqlstore: savepoint: %w", err)
 	}
+	head := db.head
 	err = db.callFn(r)
 	if err != nil {
+		db.head = head // its appends are undone with the savepoint
 		if _, rerr := db.wconn.ExecContext(bg, "ROLLBACK TO w"); rerr != nil {
 			return false, err
 		}

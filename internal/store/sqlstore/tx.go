@@ -407,12 +407,14 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 	if t.db.d.deferredAudit {
 		return t.appendPending(ctx, e)
 	}
-	var seq int64
-	var hash string
-	if err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+t.db.d.forUpdate, nil, &seq, &hash); err != nil {
-		return err
+	h := &t.db.head
+	if !h.known {
+		if err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1", nil, &h.seq, &h.hash); err != nil {
+			return err
+		}
+		h.known = true
 	}
-	e.Seq, e.Prev = seq+1, hash
+	e.Seq, e.Prev = h.seq+1, h.hash
 	// The time is stored as e.Time.UnixNano(), exactly what HashAudit
 	// reads, even for the zero time (which ns would store as 0, breaking
 	// the chain on the way back).
@@ -421,8 +423,8 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 		e.Seq, e.Time.UnixNano(), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail, e.Prev, e.Hash); err != nil {
 		return err
 	}
-	_, err := t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", e.Seq, e.Hash)
-	return err
+	h.seq, h.hash, h.dirty = e.Seq, e.Hash, true
+	return nil
 }
 
 // appendPending records e in the outbox; the chainer gives it Seq, Prev

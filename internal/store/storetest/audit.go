@@ -119,3 +119,42 @@ func testAuditTimes(t *testing.T, o Opener) {
 		}
 	}
 }
+
+// testAuditFailedNeighbours: transactions that append and then fail (or
+// panic) run among ones that succeed, as group commit batches them; the
+// chain holds exactly the successful entries, gap-free.
+func testAuditFailedNeighbours(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	errBoom := errors.New("boom")
+	concurrently(t, 60, func(i int) error {
+		err := func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = errBoom
+				}
+			}()
+			return s.Update(ctx, func(tx store.Tx) error {
+				if err := tx.AppendAudit(ctx, &store.AuditEntry{Time: time.Now(), Event: "grant", Detail: fmt.Sprint(i)}); err != nil {
+					return err
+				}
+				switch i % 3 {
+				case 1:
+					return errBoom
+				case 2:
+					panic("boom")
+				}
+				return nil
+			})
+		}()
+		if (i%3 == 0) != (err == nil) || (err != nil && !errors.Is(err, errBoom)) {
+			return fmt.Errorf("transaction %d: %v", i, err)
+		}
+		return nil
+	})
+	for _, e := range verifyAudit(t, s, 20) {
+		var n int
+		if _, err := fmt.Sscan(e.Detail, &n); err != nil || n%3 != 0 {
+			t.Errorf("entry of failed transaction %q chained", e.Detail)
+		}
+	}
+}

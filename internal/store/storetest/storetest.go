@@ -32,6 +32,7 @@ func Run(t *testing.T, o Opener) {
 		{"concurrent revocations", testConcurrentRevocations},
 		{"audit", testAudit},
 		{"audit times", testAuditTimes},
+		{"audit with failed neighbours", testAuditFailedNeighbours},
 		{"signing keys", testSigningKeys},
 		{"view is read-only", testViewReadOnly},
 		{"rollback", testRollback},
