@@ -137,7 +137,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := v.checkHeaderAndSignature(r.Proof, parts.header)
+	p, err := v.checkHeaderAndSignature(parts)
 	if err != nil {
 		return nil, err
 	}

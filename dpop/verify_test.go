@@ -477,3 +477,37 @@ func mustHeader(t *testing.T, key *keys.Signer) map[string]any {
 	h, _ := proofJSON(t, key)
 	return h
 }
+
+// TestVerifyRefusesSignaturePerAlg: for every allowed algorithm, a proof
+// verifies only with the signature its own key made over its own header
+// and claims.
+func TestVerifyRefusesSignaturePerAlg(t *testing.T) {
+	for _, alg := range []keys.Alg{keys.ES256, keys.EdDSA, keys.RS256} {
+		t.Run(string(alg), func(t *testing.T) {
+			key, _ := keys.Generate(alg, nil)
+			other, _ := keys.Generate(alg, nil)
+			proof := func(k *keys.Signer) []string {
+				return strings.Split(mustProof(t, k, "POST", api, ProofOptions{AccessToken: "tok"}), ".")
+			}
+			mine, again, theirs := proof(key), proof(key), proof(other)
+			join := func(s ...string) string { return strings.Join(s, ".") }
+			cases := []struct {
+				name, proof string
+				want        *protocol.Error
+			}{
+				{"valid", join(mine...), nil},
+				{"signature altered", join(mine[0], mine[1], flip(mine[2])), protocol.ErrProofSignature},
+				{"signature of another proof by the same key", join(mine[0], mine[1], again[2]), protocol.ErrProofSignature},
+				{"signature by another key", join(mine[0], mine[1], theirs[2]), protocol.ErrProofSignature},
+				{"claims of another proof", join(mine[0], again[1], mine[2]), protocol.ErrProofSignature},
+			}
+			for _, tt := range cases {
+				now := t0
+				_, err := newVerifier(t, &now).Verify(t.Context(), Request{Proof: tt.proof, Method: "POST", URL: api, AccessToken: "tok", JKT: key.Thumbprint()})
+				if (tt.want == nil && err != nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
+					t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+				}
+			}
+		})
+	}
+}

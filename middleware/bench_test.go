@@ -17,7 +17,9 @@ import (
 )
 
 // BenchmarkCheck is the enforcer's whole decision for one request: token,
-// DPoP proof (made before the timer) and route policy.
+// DPoP proof (made before the timer) and route policy, with the
+// verified-token cache (the same token on every request, as in a step)
+// and without it.
 func BenchmarkCheck(b *testing.B) {
 	issuerKey, _ := keys.Generate(keys.ES256, nil)
 	agent, _ := keys.Generate(keys.EdDSA, nil)
@@ -38,23 +40,31 @@ func BenchmarkCheck(b *testing.B) {
 	pol, _ := policy.Compile(policy.Rules{Issuer: "https://idp.example", Resource: "https://api.example", Routes: []policy.Rule{
 		{Match: policy.MatchRule{Method: "GET", Path: "/repos/{owner}/{repo}/contents/**"}, Scopes: []string{"repo:read"},
 			Steps: []string{"plan"}, Context: map[string]string{"repo": "{owner}/{repo}"}}}})
-	enf, err := middleware.New(context.Background(), pol, middleware.WithKeySource(ks), middleware.WithoutRevocationFeed())
-	if err != nil {
-		b.Fatal(err)
-	}
 	const url = "http://api.example/repos/acme/web/contents/go.mod"
-	proofs := make([]string, 20000)
-	for i := range proofs {
-		proofs[i], _ = dpop.NewProof(agent, http.MethodGet, url, dpop.ProofOptions{AccessToken: tok})
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N && i < len(proofs); i++ {
-		r := httptest.NewRequest(http.MethodGet, url, nil)
-		r.Header.Set("Authorization", "DPoP "+tok)
-		r.Header.Set("DPoP", proofs[i])
-		if _, err := enf.Check(r); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name  string
+		cache int
+	}{{"token-cache", middleware.DefaultTokenCache}, {"no-token-cache", 0}} {
+		b.Run(bc.name, func(b *testing.B) {
+			enf, err := middleware.New(context.Background(), pol, middleware.WithKeySource(ks), middleware.WithoutRevocationFeed(),
+				middleware.WithTokenCache(bc.cache))
+			if err != nil {
+				b.Fatal(err)
+			}
+			proofs := make([]string, 20000)
+			for i := range proofs {
+				proofs[i], _ = dpop.NewProof(agent, http.MethodGet, url, dpop.ProofOptions{AccessToken: tok})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N && i < len(proofs); i++ {
+				r := httptest.NewRequest(http.MethodGet, url, nil)
+				r.Header.Set("Authorization", "DPoP "+tok)
+				r.Header.Set("DPoP", proofs[i])
+				if _, err := enf.Check(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

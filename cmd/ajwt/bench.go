@@ -39,7 +39,7 @@ func (e *env) benchCmd() *cobra.Command {
 				progress = e.stderr
 			}
 			cfg.Progress = func(f string, a ...any) { fmt.Fprintf(progress, "… "+f+"\n", a...) }
-			rep, err := runBench(cmd, cfg)
+			rep, err := runBench(cfg)
 			if err != nil {
 				return err
 			}
@@ -54,6 +54,7 @@ func (e *env) benchCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&cfg.Ops, "ops", 5000, "operations per series")
 	cmd.Flags().IntVar(&cfg.Concurrency, "concurrency", 8, "concurrent clients")
+	cmd.Flags().IntVar(&cfg.Rounds, "rounds", 4, "rounds to split each series into (all series alternate round by round)")
 	cmd.Flags().StringVar(&cfg.Sync, "sqlite-sync", "FULL", "SQLite synchronous for the measured IdP: FULL or NORMAL")
 	cmd.Flags().StringVar(&cfg.Postgres, "postgres", os.Getenv("AJWT_TEST_POSTGRES"), "also measure the PostgreSQL store with this DSN")
 	cmd.Flags().StringVar(&cfg.ProfileDir, "profile", "", "directory for the IdP's CPU profiles (idp-sqlite.pprof, idp-postgresql.pprof)")
@@ -63,47 +64,76 @@ func (e *env) benchCmd() *cobra.Command {
 
 type benchReport struct {
 	Machine string             `json:"machine"`
+	Rounds  int                `json:"rounds"`
 	Results []bench.Result     `json:"results"`
 	Ratios  map[string]float64 `json:"ratios"`
 }
 
-func runBench(cmd *cobra.Command, cfg bench.Config) (*benchReport, error) {
-	rep := &benchReport{Machine: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()), Ratios: map[string]float64{}}
-	base, err := bench.Baseline(cfg)
+// runBench starts every server, then measures all series interleaved in
+// rounds, so that every ratio compares series measured through the same
+// moments of a noisy machine.
+func runBench(cfg bench.Config) (*benchReport, error) {
+	var series []bench.Series
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	base, stop, err := bench.BaselineSeries(cfg)
 	if err != nil {
 		return nil, err
 	}
-	mint, err := bench.Mint(cmd.Context(), cfg, "SQLite", "")
-	if err != nil {
-		return nil, err
-	}
-	rep.Results = append(rep.Results, base)
-	rep.Results = append(rep.Results, mint...)
-	rep.Ratios["agent_checksum server CPU / baseline"] = ratio(mint[0].ServerCPUms, base.ServerCPUms)
-	rep.Ratios["client_credentials server CPU / baseline"] = ratio(mint[1].ServerCPUms, base.ServerCPUms)
+	series, stops = append(series, base), append(stops, stop)
+	stores := [][2]string{{"SQLite", ""}}
 	if cfg.Postgres != "" {
-		pg, err := bench.Mint(cmd.Context(), cfg, "PostgreSQL", cfg.Postgres)
+		stores = append(stores, [2]string{"PostgreSQL", cfg.Postgres})
+	}
+	for _, st := range stores {
+		cfg.Progress("starting the IdP on %s", st[0])
+		mint, stop, err := bench.MintSeries(cfg, st[0], st[1])
 		if err != nil {
 			return nil, err
 		}
-		rep.Results = append(rep.Results, pg...)
-		rep.Ratios["agent_checksum PostgreSQL / SQLite throughput"] = ratio(pg[0].PerSecond, mint[0].PerSecond)
+		series, stops = append(series, mint...), append(stops, stop)
 	}
-	enf, err := bench.Enforce(cfg)
+	enf, err := bench.EnforceSeries(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rep.Results = append(rep.Results, enf...)
-	rep.Ratios["middleware / bare verify"] = ratio(enf[1].P50ms, enf[0].P50ms)
-	prx, err := bench.Proxy(cfg)
+	prx, stop, err := bench.ProxySeries(cfg)
 	if err != nil {
 		return nil, err
 	}
-	rep.Results = append(rep.Results, prx...)
-	for i := 0; i+1 < len(prx); i += 2 {
-		rep.Ratios[fmt.Sprintf("proxy p50 overhead (ms), concurrency %d", prx[i].Concurrency)] = prx[i+1].P50ms - prx[i].P50ms
+	series, stops = append(append(series, enf...), prx...), append(stops, stop)
+	results, err := bench.Interleave(series, cfg.Ops, cfg.Rounds, cfg.Progress)
+	if err != nil {
+		return nil, err
 	}
+	rep := &benchReport{Machine: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),
+		Rounds: cfg.Rounds, Results: results, Ratios: benchRatios(results, len(stores) > 1)}
 	return rep, nil
+}
+
+// benchRatios relates the results, in the order runBench measured them:
+// baseline, SQLite agent and client_credentials, PostgreSQL's (if any),
+// bare verify, middleware, then pairs of direct/proxy series.
+func benchRatios(r []bench.Result, withPostgres bool) map[string]float64 {
+	ratios := map[string]float64{
+		"agent_checksum server CPU / baseline":     ratio(r[1].ServerCPUms, r[0].ServerCPUms),
+		"client_credentials server CPU / baseline": ratio(r[2].ServerCPUms, r[0].ServerCPUms),
+	}
+	next := 3
+	if withPostgres {
+		ratios["agent_checksum PostgreSQL / SQLite throughput"] = ratio(r[3].PerSecond, r[1].PerSecond)
+		ratios["client_credentials PostgreSQL / SQLite throughput"] = ratio(r[4].PerSecond, r[2].PerSecond)
+		next = 5
+	}
+	ratios["middleware / bare verify (p50)"] = ratio(r[next+1].P50ms, r[next].P50ms)
+	for i := next + 2; i+1 < len(r); i += 2 {
+		ratios[fmt.Sprintf("proxy p50 overhead (ms), concurrency %d", r[i].Concurrency)] = r[i+1].P50ms - r[i].P50ms
+	}
+	return ratios
 }
 
 func ratio(a, b float64) float64 {

@@ -7,7 +7,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -35,34 +34,103 @@ type Result struct {
 	Note        string  `json:"note,omitempty"`
 }
 
-// load runs op from conc workers until n operations are done and reports
-// throughput and latency percentiles. op gets the operation's index.
-func load(name string, n, conc int, op func(i int) error) Result {
-	lat := make([]time.Duration, n)
+// Series is one measured operation: Op(i) for i in [0, ops), from
+// Concurrency workers; ServerPID, if set, is the process whose CPU is the
+// server's cost. Prepare, if set, runs untimed before each slice of
+// operations (client work such as signing DPoP proofs, made just in time
+// so that their iat stays fresh however long the run).
+type Series struct {
+	Name        string
+	Concurrency int
+	ServerPID   int
+	Note        string
+	Prepare     func(from, to int) error
+	Op          func(i int) error
+}
+
+// Interleave measures every series with ops operations, split into rounds:
+// each round runs a slice of every series in turn. On a shared, noisy
+// machine slow and fast moments then fall on all series alike, so the
+// ratios between them are fair even when absolute numbers drift.
+func Interleave(ss []Series, ops, rounds int, progress func(string, ...any)) ([]Result, error) {
+	rounds = max(1, min(rounds, ops))
+	acc := make([]sample, len(ss))
+	for round := range rounds {
+		from, to := round*ops/rounds, (round+1)*ops/rounds
+		progress("round %d/%d: %d operations of each of %d series", round+1, rounds, to-from, len(ss))
+		for k, s := range ss {
+			if s.Prepare != nil {
+				if err := s.Prepare(from, to); err != nil {
+					return nil, fmt.Errorf("bench: %s: %w", s.Name, err)
+				}
+			}
+			acc[k].add(measure(s, from, to))
+		}
+	}
+	out := make([]Result, len(ss))
+	for k, s := range ss {
+		out[k] = acc[k].result(s)
+	}
+	return out, nil
+}
+
+// sample is what the rounds of one series add up to.
+type sample struct {
+	lat     []time.Duration
+	elapsed time.Duration
+	errs    int
+	cpu     time.Duration
+	noCPU   bool // some round could not read the server's CPU
+}
+
+func (a *sample) add(b sample) {
+	a.lat = append(a.lat, b.lat...)
+	a.elapsed += b.elapsed
+	a.errs += b.errs
+	a.cpu += b.cpu
+	a.noCPU = a.noCPU || b.noCPU
+}
+
+func (a *sample) result(s Series) Result {
+	n := len(a.lat)
+	slices.Sort(a.lat)
+	pct := func(p float64) float64 { return float64(a.lat[int(float64(n-1)*p)]) / 1e6 }
+	r := Result{Name: s.Name, Ops: n, Concurrency: s.Concurrency, Seconds: a.elapsed.Seconds(), PerSecond: float64(n) / a.elapsed.Seconds(),
+		P50ms: pct(0.50), P95ms: pct(0.95), P99ms: pct(0.99), Errors: a.errs, Note: s.Note}
+	if s.ServerPID != 0 && !a.noCPU {
+		r.ServerCPUms = float64(a.cpu) / float64(time.Millisecond) / float64(n)
+	}
+	return r
+}
+
+// measure runs op(from … to−1) from the series' workers.
+func measure(s Series, from, to int) sample {
+	lat := make([]time.Duration, to-from)
 	var next, errs atomic.Int64
+	next.Store(int64(from))
 	var wg sync.WaitGroup
+	cpu0, err0 := cpuTime(s.ServerPID)
 	start := time.Now()
-	for range conc {
+	for range max(1, s.Concurrency) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n {
+				if i >= to {
 					return
 				}
 				t0 := time.Now()
-				if err := op(i); err != nil {
+				if err := s.Op(i); err != nil {
 					errs.Add(1)
 				}
-				lat[i] = time.Since(t0)
+				lat[i-from] = time.Since(t0)
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[int(float64(n-1)*p)]) / 1e6 }
-	return Result{Name: name, Ops: n, Concurrency: conc, Seconds: elapsed.Seconds(), PerSecond: float64(n) / elapsed.Seconds(),
-		P50ms: pct(0.50), P95ms: pct(0.95), P99ms: pct(0.99), Errors: int(errs.Load())}
+	out := sample{lat: lat, elapsed: time.Since(start), errs: int(errs.Load())}
+	cpu1, err1 := cpuTime(s.ServerPID)
+	out.cpu, out.noCPU = cpu1-cpu0, err0 != nil || err1 != nil
+	return out
 }
 
 // cpuTime reads a process's user+system CPU time from /proc (Linux).
@@ -77,17 +145,6 @@ func cpuTime(pid int) (time.Duration, error) {
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	const ticks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticks, nil
-}
-
-// withServerCPU measures the server process's CPU over fn.
-func withServerCPU(pid int, fn func() Result) Result {
-	before, err1 := cpuTime(pid)
-	r := fn()
-	after, err2 := cpuTime(pid)
-	if err1 == nil && err2 == nil && r.Ops > 0 {
-		r.ServerCPUms = float64(after-before) / float64(time.Millisecond) / float64(r.Ops)
-	}
-	return r
 }
 
 func drain(res *http.Response) {
@@ -105,5 +162,3 @@ func expectOK(res *http.Response, err error) error {
 	}
 	return nil
 }
-
-var _ = context.Background

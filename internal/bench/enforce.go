@@ -73,108 +73,103 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (f *fixture) proofs(n int, uri string) ([]string, error) {
-	out := make([]string, n)
+// proofsInto fills out with fresh proofs for GET uri.
+func (f *fixture) proofsInto(out []string, uri string) (err error) {
 	for i := range out {
-		var err error
 		if out[i], err = dpop.NewProof(f.agent, http.MethodGet, uri, dpop.ProofOptions{AccessToken: f.tok}); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// Enforce compares the middleware's decision per request with the work it
-// cannot avoid: one token verification and one proof verification.
-func Enforce(cfg Config) ([]Result, error) {
+// EnforceSeries compares the middleware's decision per request with the
+// work it would do without its token cache: one token verification and
+// one proof verification. Both run in this process on one goroutine, so
+// latency is CPU per request; proofs and requests are built untimed.
+func EnforceSeries(cfg Config) ([]Series, error) {
 	f, err := newFixture()
-	if err != nil {
-		return nil, err
-	}
-	proofs, err := f.proofs(cfg.Ops, benchURL)
 	if err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
 	verifier, _ := token.NewVerifier(benchIssuer, benchResource, f.ks)
-	pv, _ := dpop.NewVerifier(dpop.NewMemoryReplayCache(cfg.Ops*2, nil))
-	cfg.Progress("enforcement: bare token + proof verification")
-	bare := load("bare: token verify + proof verify (go-jose)", cfg.Ops, 1, func(i int) error {
-		c, err := verifier.Verify(ctx, f.tok)
-		if err != nil {
-			return err
-		}
-		_, err = pv.Verify(ctx, dpop.Request{Proof: proofs[i], Method: http.MethodGet, URL: benchURL, AccessToken: f.tok, JKT: c.Cnf.JKT})
-		return err
-	})
-	proofs, err = f.proofs(cfg.Ops, benchURL)
-	if err != nil {
-		return nil, err
-	}
+	pv, _ := dpop.NewVerifier(dpop.NewMemoryReplayCache(cfg.Ops*4, nil))
+	bareProofs := make([]string, cfg.Ops)
 	enf, err := middleware.New(ctx, f.pol, middleware.WithKeySource(f.ks), middleware.WithoutRevocationFeed())
 	if err != nil {
 		return nil, err
 	}
-	// Requests are built before the timer, like the proofs: building them is
-	// the harness's work, not the enforcer's.
 	reqs := make([]*http.Request, cfg.Ops)
-	for i := range reqs {
-		reqs[i] = httptest.NewRequest(http.MethodGet, benchURL, nil)
-		reqs[i].Header.Set("Authorization", "DPoP "+f.tok)
-		reqs[i].Header.Set("DPoP", proofs[i])
-	}
-	cfg.Progress("enforcement: middleware Check")
-	mw := load("middleware: full decision per request", cfg.Ops, 1, func(i int) error {
-		_, err := enf.Check(reqs[i])
-		return err
-	})
-	bare.Note, mw.Note = "one goroutine; latency = CPU per request", "token, revocation state, DPoP, policy; one goroutine"
-	return []Result{bare, mw}, nil
+	return []Series{
+		{Name: "bare: token verify + proof verify (go-jose)", Concurrency: 1, Note: "one goroutine; latency = CPU per request",
+			Prepare: func(from, to int) error { return f.proofsInto(bareProofs[from:to], benchURL) },
+			Op: func(i int) error {
+				c, err := verifier.Verify(ctx, f.tok)
+				if err != nil {
+					return err
+				}
+				_, err = pv.Verify(ctx, dpop.Request{Proof: bareProofs[i], Method: http.MethodGet, URL: benchURL, AccessToken: f.tok, JKT: c.Cnf.JKT})
+				return err
+			}},
+		{Name: "middleware: full decision per request", Concurrency: 1, Note: "token (cached after the first use), revocation state, DPoP, policy; one goroutine",
+			Prepare: func(from, to int) error {
+				proofs := make([]string, to-from)
+				if err := f.proofsInto(proofs, benchURL); err != nil {
+					return err
+				}
+				for i := from; i < to; i++ {
+					reqs[i] = httptest.NewRequest(http.MethodGet, benchURL, nil)
+					reqs[i].Header.Set("Authorization", "DPoP "+f.tok)
+					reqs[i].Header.Set("DPoP", proofs[i-from])
+				}
+				return nil
+			},
+			Op: func(i int) error { _, err := enf.Check(reqs[i]); return err }},
+	}, nil
 }
 
-// Proxy compares calling an upstream through `ajwt proxy` with calling it
-// directly (both in this process, over loopback).
-func Proxy(cfg Config) ([]Result, error) {
+// ProxySeries compares calling an upstream through `ajwt proxy` with
+// calling it directly (both in this process, over loopback), at
+// concurrency 1, where latency is the proxy's own cost, and at the
+// configured concurrency, where the 2 cores are saturated and latency is
+// mostly queueing.
+func ProxySeries(cfg Config) ([]Series, func(), error) {
 	f, err := newFixture()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"content":"module x"}`)) }))
-	defer upstream.Close()
 	enf, err := middleware.New(context.Background(), f.pol, middleware.WithKeySource(f.ks), middleware.WithoutRevocationFeed())
 	if err != nil {
-		return nil, err
+		upstream.Close()
+		return nil, nil, err
 	}
 	up, _ := url.Parse(upstream.URL)
 	h, err := proxy.New(up, enf, proxy.Options{})
 	if err != nil {
-		return nil, err
+		upstream.Close()
+		return nil, nil, err
 	}
 	prx := httptest.NewServer(h)
-	defer prx.Close()
+	stop := func() { prx.Close(); upstream.Close() }
 	hc := newHTTP(cfg.Concurrency)
-	path := "/repos/acme/web/contents/go.mod"
-	// At concurrency 1 latency is the proxy's own cost; at the configured
-	// concurrency the 2 cores are saturated and latency is mostly queueing.
-	var out []Result
+	const path = "/repos/acme/web/contents/go.mod"
+	var ss []Series
 	for _, conc := range slices.Compact([]int{1, cfg.Concurrency}) {
-		cfg.Progress("proxy: direct upstream calls, concurrency %d", conc)
-		direct := load("upstream called directly", cfg.Ops, conc, func(int) error {
-			return expectOK(hc.Get(upstream.URL + path))
-		})
-		proofs, err := f.proofs(cfg.Ops, prx.URL+path)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Progress("proxy: through ajwt proxy, concurrency %d", conc)
-		via := load("through ajwt proxy (token + DPoP + policy)", cfg.Ops, conc, func(i int) error {
-			req, _ := http.NewRequest(http.MethodGet, prx.URL+path, nil)
-			req.Header.Set("Authorization", "DPoP "+f.tok)
-			req.Header.Set("DPoP", proofs[i])
-			return expectOK(hc.Do(req))
-		})
-		via.Note = "proofs pre-generated; client, proxy and upstream share this process"
-		out = append(out, direct, via)
+		proofs := make([]string, cfg.Ops)
+		ss = append(ss,
+			Series{Name: "upstream called directly", Concurrency: conc,
+				Op: func(int) error { return expectOK(hc.Get(upstream.URL + path)) }},
+			Series{Name: "through ajwt proxy (token + DPoP + policy)", Concurrency: conc,
+				Note:    "proofs made untimed; client, proxy and upstream share this process",
+				Prepare: func(from, to int) error { return f.proofsInto(proofs[from:to], prx.URL+path) },
+				Op: func(i int) error {
+					req, _ := http.NewRequest(http.MethodGet, prx.URL+path, nil)
+					req.Header.Set("Authorization", "DPoP "+f.tok)
+					req.Header.Set("DPoP", proofs[i])
+					return expectOK(hc.Do(req))
+				}})
 	}
-	return out, nil
+	return ss, stop, nil
 }

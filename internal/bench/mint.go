@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -26,6 +25,7 @@ type Config struct {
 	Dir         string // scratch directory
 	Ops         int    // operations per series
 	Concurrency int
+	Rounds      int    // each series runs in this many slices, alternating with the others
 	Sync        string // SQLite synchronous for the IdP: FULL or NORMAL
 	Postgres    string // optional DSN: also measure the PostgreSQL store
 	ProfileDir  string // optional: the IdP writes a CPU profile per store here
@@ -105,6 +105,7 @@ func idp(cfg Config, key *keys.Signer, spec *checksum.Spec, storeName, store str
 token_ttl: 300s
 failed_grants_per_minute: 100000
 token_requests_per_second: 1000000
+dpop_iat_window: 5m
 clients:
   - {client_id: app, client_secret: %s, scopes: [ajwt:run, api:read]}
 agents:
@@ -134,68 +135,62 @@ func newHTTP(conc int) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxIdleConns: conc * 2}}
 }
 
-// Mint measures token minting: agent_checksum (DPoP, run-state write,
-// audit entry), client_credentials, and the bare go-jose server.
-func Mint(ctx context.Context, cfg Config, storeName, storeDSN string) ([]Result, error) {
+// MintSeries starts an IdP on a store (storeDSN "": embedded SQLite) with
+// one agent and a one-step workflow, and returns its agent_checksum series
+// (DPoP, run-state write, token record, audit entry) and client_credentials
+// series; stop ends the IdP.
+func MintSeries(cfg Config, storeName, storeDSN string) (ss []Series, stop func(), err error) {
 	key, _ := keys.Generate(keys.EdDSA, nil)
 	spec := &checksum.Spec{AgentID: "bencher", PromptTemplate: "You benchmark."}
 	sum, _ := checksum.Sum(spec)
 	s, err := idp(cfg, key, spec, storeName, storeDSN)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer s.shutdown()
 	hc := newHTTP(cfg.Concurrency)
 	runs, err := startRuns(hc, s.base, cfg.Concurrency)
 	if err != nil {
-		return nil, err
+		s.stop()
+		return nil, nil, err
 	}
-	cfg.Progress("pre-generating %d DPoP proofs (client cost, not timed)", cfg.Ops)
 	proofs := make([]string, cfg.Ops)
-	for i := range proofs {
-		if proofs[i], err = dpop.NewProof(key, http.MethodPost, s.base+"/token", dpop.ProofOptions{}); err != nil {
-			return nil, err
+	prepare := func(from, to int) (err error) {
+		for i := from; i < to; i++ {
+			if proofs[i], err = dpop.NewProof(key, http.MethodPost, s.base+"/token", dpop.ProofOptions{}); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
 	form := func(i int) string {
 		return url.Values{"grant_type": {protocol.GrantAgentChecksum}, "agent_id": {"bencher"}, "agent_checksum": {string(sum)},
 			"run_id": {runs[i%len(runs)]}, "workflow_step": {"work"}}.Encode()
 	}
-	cfg.Progress("agent_checksum grant over HTTP (%s)", storeName)
-	agent := withServerCPU(s.cmd.Process.Pid, func() Result {
-		return load("agent_checksum grant ("+storeName+")", cfg.Ops, cfg.Concurrency, func(i int) error {
-			return expectOK(postForm(hc, s.base+"/token", form(i), proofs[i]))
-		})
-	})
-	agent.Note = "DPoP verify, checksum compare, run-state write, token record, audit entry; SQLite synchronous=" + cfg.Sync
+	where := "SQLite synchronous=" + cfg.Sync
 	if storeDSN != "" {
-		agent.Note = "DPoP verify, checksum compare, run-state write, token record, audit entry; PostgreSQL"
+		where = "PostgreSQL"
 	}
-	cfg.Progress("client_credentials over HTTP (%s)", storeName)
-	cc := withServerCPU(s.cmd.Process.Pid, func() Result {
-		return load("client_credentials ("+storeName+")", cfg.Ops, cfg.Concurrency, func(int) error {
-			return expectOK(postForm(hc, s.base+"/token", "grant_type=client_credentials", ""))
-		})
-	})
-	cc.Note = "client auth (SHA-256 secret), token record, audit entry"
-	return []Result{agent, cc}, nil
+	pid := s.cmd.Process.Pid
+	return []Series{
+		{Name: "agent_checksum grant (" + storeName + ")", Concurrency: cfg.Concurrency, ServerPID: pid, Prepare: prepare,
+			Note: "DPoP verify, checksum compare, run-state write, token record, audit entry; " + where,
+			Op:   func(i int) error { return expectOK(postForm(hc, s.base+"/token", form(i), proofs[i])) }},
+		{Name: "client_credentials (" + storeName + ")", Concurrency: cfg.Concurrency, ServerPID: pid,
+			Note: "client auth (SHA-256 secret), token record, audit entry; " + where,
+			Op:   func(int) error { return expectOK(postForm(hc, s.base+"/token", "grant_type=client_credentials", "")) }},
+	}, s.shutdown, nil
 }
 
-// Baseline measures a bare go-jose ES256 token server with no storage.
-func Baseline(cfg Config) (Result, error) {
+// BaselineSeries starts the bare go-jose ES256 token server (no storage).
+func BaselineSeries(cfg Config) (Series, func(), error) {
 	s, err := startServer(cfg, "/token", "bench-baseline-server")
 	if err != nil {
-		return Result{}, err
+		return Series{}, nil, err
 	}
-	defer s.stop()
 	hc := newHTTP(cfg.Concurrency)
-	cfg.Progress("baseline: bare go-jose ES256 token server")
-	r := withServerCPU(s.cmd.Process.Pid, func() Result {
-		return load("baseline: sign a comparable JWT (go-jose ES256, no storage)", cfg.Ops, cfg.Concurrency, func(int) error {
-			return expectOK(postForm(hc, s.base+"/token", "grant_type=client_credentials", ""))
-		})
-	})
-	return r, nil
+	return Series{Name: "baseline: sign a comparable JWT (go-jose ES256, no storage)", Concurrency: cfg.Concurrency,
+		ServerPID: s.cmd.Process.Pid, Note: "the floor: HTTP, form parsing, one ES256 signature",
+		Op: func(int) error { return expectOK(postForm(hc, s.base+"/token", "grant_type=client_credentials", "")) }}, s.stop, nil
 }
 
 func postForm(hc *http.Client, u, body, proof string) (*http.Response, error) {

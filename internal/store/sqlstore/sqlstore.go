@@ -282,9 +282,15 @@ func finish(batch []*writeReq, results []error, commitErr error) {
 	}
 }
 
-// View runs fn in a read-only transaction.
+// View runs fn in a read-only transaction. On PostgreSQL its statements
+// run on the pool without BEGIN/ROLLBACK: at READ COMMITTED every statement
+// takes its own snapshot anyway, so a transaction would only add two round
+// trips, and writes are refused before they reach the database.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	sqlTx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: db.d.name == "postgres"})
+	if db.d.name == "postgres" {
+		return fn(&tx{db: db, r: poolRunner{d: db.d, db: db.read}})
+	}
+	sqlTx, err := db.read.BeginTx(ctx, &sql.TxOptions{})
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
@@ -365,6 +371,25 @@ func (r txRunner) query(ctx context.Context, q string, args ...any) (*sql.Rows, 
 
 func (r txRunner) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
 	return r.tx.QueryRowContext(ctx, r.d.rebind(q), args...), nil
+}
+
+// poolRunner runs each statement on its own pooled connection (PostgreSQL
+// View).
+type poolRunner struct {
+	d  dialect
+	db *sql.DB
+}
+
+func (r poolRunner) exec(context.Context, string, ...any) (sql.Result, error) {
+	return nil, errReadOnly
+}
+
+func (r poolRunner) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return r.db.QueryContext(ctx, r.d.rebind(q), args...)
+}
+
+func (r poolRunner) queryRow(ctx context.Context, q string, args ...any) (*sql.Row, error) {
+	return r.db.QueryRowContext(ctx, r.d.rebind(q), args...), nil
 }
 
 // migrate applies the embedded migrations of the dialect in one
