@@ -143,9 +143,13 @@ func (s *Server) issueForStep(ctx context.Context, tx store.Tx, c *client, a *st
 	if err != nil {
 		return nil, err
 	}
-	st.State, st.Holder, st.Chain, st.Parent = store.StepInProgress, a.AgentID, chain, parent
-	if err := tx.SaveRun(ctx, run); err != nil {
-		return nil, err
+	// A renewal leaves the step as it is: no write (the run stays locked
+	// until this transaction ends either way).
+	if !renewal || !slices.Equal(st.Chain, chain) || st.Parent != parent {
+		st.State, st.Holder, st.Chain, st.Parent = store.StepInProgress, a.AgentID, chain, parent
+		if err := tx.SaveRun(ctx, run); err != nil {
+			return nil, err
+		}
 	}
 	claims := s.intentClaims(a, scope, aud, chain, run, wf, def.ID)
 	return claims, s.recordIssued(ctx, tx, claims, a, parent, store.TokenIntent)
