@@ -7,9 +7,11 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -57,6 +59,7 @@ func (e *env) benchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Rounds, "rounds", 4, "rounds to split each series into (all series alternate round by round)")
 	cmd.Flags().StringVar(&cfg.Sync, "sqlite-sync", "FULL", "SQLite synchronous for the measured IdP: FULL or NORMAL")
 	cmd.Flags().StringVar(&cfg.Postgres, "postgres", os.Getenv("AJWT_TEST_POSTGRES"), "also measure the PostgreSQL store with this DSN")
+	cmd.Flags().StringVar(&cfg.CompareExe, "compare", "", "another ajwt binary to measure as a second SQLite IdP in the same run (compare two revisions)")
 	cmd.Flags().StringVar(&cfg.ProfileDir, "profile", "", "directory for the IdP's CPU profiles (idp-sqlite.pprof, idp-postgresql.pprof)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (progress goes to stderr)")
 	return cmd
@@ -85,13 +88,16 @@ func runBench(cfg bench.Config) (*benchReport, error) {
 		return nil, err
 	}
 	series, stops = append(series, base), append(stops, stop)
-	stores := [][2]string{{"SQLite", ""}}
+	stores := [][3]string{{"SQLite", "", ""}}
 	if cfg.Postgres != "" {
-		stores = append(stores, [2]string{"PostgreSQL", cfg.Postgres})
+		stores = append(stores, [3]string{"PostgreSQL", cfg.Postgres, ""})
+	}
+	if cfg.CompareExe != "" { // last, so that the ratios below keep their indexes
+		stores = append(stores, [3]string{"SQLite, " + filepath.Base(cfg.CompareExe), "", cfg.CompareExe})
 	}
 	for _, st := range stores {
 		cfg.Progress("starting the IdP on %s", st[0])
-		mint, stop, err := bench.MintSeries(cfg, st[0], st[1])
+		mint, stop, err := bench.MintSeries(cfg, st[0], st[1], st[2])
 		if err != nil {
 			return nil, err
 		}
@@ -111,27 +117,37 @@ func runBench(cfg bench.Config) (*benchReport, error) {
 		return nil, err
 	}
 	rep := &benchReport{Machine: fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),
-		Rounds: cfg.Rounds, Results: results, Ratios: benchRatios(results, len(stores) > 1)}
+		Rounds: cfg.Rounds, Results: results, Ratios: benchRatios(results, stores)}
 	return rep, nil
 }
 
-// benchRatios relates the results, in the order runBench measured them:
-// baseline, SQLite agent and client_credentials, PostgreSQL's (if any),
-// bare verify, middleware, then pairs of direct/proxy series.
-func benchRatios(r []bench.Result, withPostgres bool) map[string]float64 {
-	ratios := map[string]float64{
-		"agent_checksum server CPU / baseline":     ratio(r[1].ServerCPUms, r[0].ServerCPUms),
-		"client_credentials server CPU / baseline": ratio(r[2].ServerCPUms, r[0].ServerCPUms),
+// benchRatios relates results measured in the same run, found by name.
+func benchRatios(r []bench.Result, stores [][3]string) map[string]float64 {
+	find := func(name string, conc int) bench.Result {
+		for _, x := range r {
+			if x.Name == name && (conc == 0 || x.Concurrency == conc) {
+				return x
+			}
+		}
+		return bench.Result{}
 	}
-	next := 3
-	if withPostgres {
-		ratios["agent_checksum PostgreSQL / SQLite throughput"] = ratio(r[3].PerSecond, r[1].PerSecond)
-		ratios["client_credentials PostgreSQL / SQLite throughput"] = ratio(r[4].PerSecond, r[2].PerSecond)
-		next = 5
+	base := r[0]
+	agent := func(store string) bench.Result { return find("agent_checksum grant ("+store+")", 0) }
+	cc := func(store string) bench.Result { return find("client_credentials ("+store+")", 0) }
+	ratios := map[string]float64{}
+	for _, st := range stores {
+		ratios["agent_checksum server CPU / baseline, "+st[0]] = ratio(agent(st[0]).ServerCPUms, base.ServerCPUms)
+		ratios["client_credentials server CPU / baseline, "+st[0]] = ratio(cc(st[0]).ServerCPUms, base.ServerCPUms)
+		if st[0] != "SQLite" {
+			ratios["agent_checksum "+st[0]+" / SQLite throughput"] = ratio(agent(st[0]).PerSecond, agent("SQLite").PerSecond)
+			ratios["client_credentials "+st[0]+" / SQLite throughput"] = ratio(cc(st[0]).PerSecond, cc("SQLite").PerSecond)
+		}
 	}
-	ratios["middleware / bare verify (p50)"] = ratio(r[next+1].P50ms, r[next].P50ms)
-	for i := next + 2; i+1 < len(r); i += 2 {
-		ratios[fmt.Sprintf("proxy p50 overhead (ms), concurrency %d", r[i].Concurrency)] = r[i+1].P50ms - r[i].P50ms
+	ratios["middleware / bare verify (p50)"] = ratio(find(bench.NameMiddleware, 0).P50ms, find(bench.NameBareVerify, 0).P50ms)
+	for _, x := range r {
+		if x.Name == bench.NameViaProxy {
+			ratios[fmt.Sprintf("proxy p50 overhead (ms), concurrency %d", x.Concurrency)] = x.P50ms - find(bench.NameDirect, x.Concurrency).P50ms
+		}
 	}
 	return ratios
 }
@@ -156,8 +172,13 @@ func writeBenchTable(w io.Writer, rep *benchReport) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	for _, k := range slices.Sorted(maps.Keys(rep.Ratios)) {
-		fmt.Fprintf(w, "%-48s %.2f\n", k, rep.Ratios[k])
+	keys := slices.Sorted(maps.Keys(rep.Ratios))
+	width := 0
+	for _, k := range keys {
+		width = max(width, utf8.RuneCountInString(k))
+	}
+	for _, k := range keys {
+		fmt.Fprintf(w, "%-*s  %.2f\n", width, k, rep.Ratios[k])
 	}
 }
 

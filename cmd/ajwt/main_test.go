@@ -184,3 +184,39 @@ func TestDemoCommand(t *testing.T) {
 		t.Fatalf("no progress on stderr: %q", errOut)
 	}
 }
+
+// TestBenchSmoke runs `ajwt bench` small: every series completes without
+// errors and the ratios are there (no timing is asserted).
+func TestBenchSmoke(t *testing.T) {
+	out, errOut, code := ajwt(t, "", "bench", "--ops", "60", "--rounds", "2", "--concurrency", "2", "--postgres", "", "--json")
+	if code != 0 {
+		t.Fatalf("bench: %d %s", code, errOut)
+	}
+	var rep struct {
+		Results []struct {
+			Name   string `json:"name"`
+			Ops    int    `json:"ops"`
+			Errors int    `json:"errors"`
+		} `json:"results"`
+		Ratios map[string]float64 `json:"ratios"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 9 {
+		t.Fatalf("%d series, want 9: %+v", len(rep.Results), rep.Results)
+	}
+	for _, r := range rep.Results {
+		if r.Ops != 60 || r.Errors != 0 {
+			t.Errorf("%s: %d ops, %d errors", r.Name, r.Ops, r.Errors)
+		}
+	}
+	for _, k := range []string{"agent_checksum server CPU / baseline, SQLite", "middleware / bare verify (p50)", "proxy p50 overhead (ms), concurrency 1"} {
+		if rep.Ratios[k] <= 0 && !strings.HasPrefix(k, "proxy") {
+			t.Errorf("ratio %q = %v", k, rep.Ratios[k])
+		}
+		if _, ok := rep.Ratios[k]; !ok {
+			t.Errorf("ratio %q missing", k)
+		}
+	}
+}

@@ -20,6 +20,14 @@ import (
 	"github.com/ajwt/ajwt/token"
 )
 
+// Names of the enforcement and proxy series, for looking results up.
+const (
+	NameBareVerify = "bare: token verify + proof verify (go-jose)"
+	NameMiddleware = "middleware: full decision per request"
+	NameDirect     = "upstream called directly"
+	NameViaProxy   = "through ajwt proxy (token + DPoP + policy)"
+)
+
 const (
 	benchIssuer   = "https://idp.example"
 	benchResource = "https://api.example"
@@ -102,7 +110,7 @@ func EnforceSeries(cfg Config) ([]Series, error) {
 	}
 	reqs := make([]*http.Request, cfg.Ops)
 	return []Series{
-		{Name: "bare: token verify + proof verify (go-jose)", Concurrency: 1, Note: "one goroutine; latency = CPU per request",
+		{Name: NameBareVerify, Concurrency: 1, Note: "one goroutine; latency = CPU per request",
 			Prepare: func(from, to int) error { return f.proofsInto(bareProofs[from:to], benchURL) },
 			Op: func(i int) error {
 				c, err := verifier.Verify(ctx, f.tok)
@@ -112,7 +120,7 @@ func EnforceSeries(cfg Config) ([]Series, error) {
 				_, err = pv.Verify(ctx, dpop.Request{Proof: bareProofs[i], Method: http.MethodGet, URL: benchURL, AccessToken: f.tok, JKT: c.Cnf.JKT})
 				return err
 			}},
-		{Name: "middleware: full decision per request", Concurrency: 1, Note: "token (cached after the first use), revocation state, DPoP, policy; one goroutine",
+		{Name: NameMiddleware, Concurrency: 1, Note: "token (cached after the first use), revocation state, DPoP, policy; one goroutine",
 			Prepare: func(from, to int) error {
 				proofs := make([]string, to-from)
 				if err := f.proofsInto(proofs, benchURL); err != nil {
@@ -159,9 +167,9 @@ func ProxySeries(cfg Config) ([]Series, func(), error) {
 	for _, conc := range slices.Compact([]int{1, cfg.Concurrency}) {
 		proofs := make([]string, cfg.Ops)
 		ss = append(ss,
-			Series{Name: "upstream called directly", Concurrency: conc,
+			Series{Name: NameDirect, Concurrency: conc,
 				Op: func(int) error { return expectOK(hc.Get(upstream.URL + path)) }},
-			Series{Name: "through ajwt proxy (token + DPoP + policy)", Concurrency: conc,
+			Series{Name: NameViaProxy, Concurrency: conc,
 				Note:    "proofs made untimed; client, proxy and upstream share this process",
 				Prepare: func(from, to int) error { return f.proofsInto(proofs[from:to], prx.URL+path) },
 				Op: func(i int) error {

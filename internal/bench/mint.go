@@ -29,6 +29,7 @@ type Config struct {
 	Sync        string // SQLite synchronous for the IdP: FULL or NORMAL
 	Postgres    string // optional DSN: also measure the PostgreSQL store
 	ProfileDir  string // optional: the IdP writes a CPU profile per store here
+	CompareExe  string // optional: another ajwt build measured as a second SQLite IdP
 	Progress    func(string, ...any)
 }
 
@@ -94,7 +95,7 @@ func launch(exe, addr, ready string, args ...string) (*server, error) {
 const benchSecret = "ajwt_s_benchbenchbenchbenchbenchbenchbenchbenchb" // generated form: fast hash
 
 // idp starts `ajwt serve` with one agent and a one-step workflow.
-func idp(cfg Config, key *keys.Signer, spec *checksum.Spec, storeName, store string) (*server, error) {
+func idp(cfg Config, key *keys.Signer, spec *checksum.Spec, storeName, store, build string) (*server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -128,7 +129,11 @@ workflows:
 	if cfg.ProfileDir != "" {
 		args = append(args, "--cpuprofile", filepath.Join(cfg.ProfileDir, "idp-"+strings.ToLower(storeName)+".pprof"))
 	}
-	return launch(cfg.Exe, addr, "/readyz", args...)
+	exe := cfg.Exe
+	if build != "" {
+		exe = build
+	}
+	return launch(exe, addr, "/readyz", args...)
 }
 
 func newHTTP(conc int) *http.Client {
@@ -138,12 +143,13 @@ func newHTTP(conc int) *http.Client {
 // MintSeries starts an IdP on a store (storeDSN "": embedded SQLite) with
 // one agent and a one-step workflow, and returns its agent_checksum series
 // (DPoP, run-state write, token record, audit entry) and client_credentials
-// series; stop ends the IdP.
-func MintSeries(cfg Config, storeName, storeDSN string) (ss []Series, stop func(), err error) {
+// series; stop ends the IdP. build, if set, is another ajwt binary to run
+// as the IdP (to compare two revisions in one run).
+func MintSeries(cfg Config, storeName, storeDSN, build string) (ss []Series, stop func(), err error) {
 	key, _ := keys.Generate(keys.EdDSA, nil)
 	spec := &checksum.Spec{AgentID: "bencher", PromptTemplate: "You benchmark."}
 	sum, _ := checksum.Sum(spec)
-	s, err := idp(cfg, key, spec, storeName, storeDSN)
+	s, err := idp(cfg, key, spec, storeName, storeDSN, build)
 	if err != nil {
 		return nil, nil, err
 	}
