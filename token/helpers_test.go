@@ -85,23 +85,11 @@ func legacyClaims() *Claims {
 		IssuedAt: t0.Unix(), ExpiresAt: t0.Add(5 * time.Minute).Unix(), ID: "jti-legacy", Scope: "repo:read repo:write"}
 }
 
-// mutate returns a deep-enough copy of base changed by fn.
+// mutate returns a deep copy of base changed by fn.
 func mutate(base *Claims, fn func(*Claims)) *Claims {
-	c := *base
-	if base.Intent != nil {
-		in := *base.Intent
-		c.Intent = &in
-	}
-	if base.AgentProof != nil {
-		p := *base.AgentProof
-		c.AgentProof = &p
-	}
-	if base.Cnf != nil {
-		cnf := *base.Cnf
-		c.Cnf = &cnf
-	}
-	fn(&c)
-	return &c
+	c := base.clone()
+	fn(c)
+	return c
 }
 
 func b64json(v any) string {
