@@ -39,12 +39,19 @@
 //     Options.Synchronous chooses FULL (default: an acknowledged commit
 //     survives power loss) or NORMAL (survives a process crash only).
 //   - PostgreSQL runs Update at READ COMMITTED; RunForUpdate is SELECT …
-//     FOR UPDATE; AppendAudit and AddRevocation lock the single audit_head
-//     row, so audit appends from several nodes form one chain and
+//     FOR UPDATE; AddRevocation locks the single audit_head row, so
 //     revocation sequence numbers become visible in commit order (a feed
-//     cursor never skips an entry that commits late). Transactions failing
-//     with 40001 or 40P01 run again (at most 10 times, jittered backoff), so
-//     fn must have no effects outside the transaction.
+//     cursor never skips an entry that commits late). AppendAudit writes to
+//     an outbox without that lock, and each node's chainer links committed
+//     entries into the one chain under it, in batches (chain.go), so grants
+//     on different runs commit in parallel; FlushAudit chains everything
+//     committed so far. View runs its statements without a transaction
+//     (READ COMMITTED gives each statement its own snapshot anyway).
+//     Transactions failing with 40001 or 40P01 run again (at most 10 times,
+//     jittered backoff), so fn must have no effects outside the transaction.
+//   - SQLite's writer keeps the audit head in memory for a commit group and
+//     caches agent reads for View until the next commit that writes an
+//     agent (agentcache.go): this process is the database's only writer.
 //   - Migrations on PostgreSQL are serialised across nodes with
 //     pg_advisory_xact_lock.
 //   - Times are int64 Unix nanoseconds (the zero time as 0, except audit

@@ -366,8 +366,10 @@ func (t *tx) AddRevocation(ctx context.Context, r *store.Revocation) error {
 		[]any{r.Type, r.ID, ns(r.At), ns(r.Expires)}, &r.Seq)
 }
 
-// lockHead serialises writers of sequence-ordered tables across nodes, so
-// feed and audit sequence numbers appear in commit order.
+// lockHead serialises writers of the revocation feed across nodes, so that
+// its sequence numbers appear in commit order and a feed cursor never skips
+// an entry that commits late. (The audit chain uses the same row, but only
+// its chainer takes it: see chain.go.)
 func (t *tx) lockHead(ctx context.Context) error {
 	if t.db.d.forUpdate == "" {
 		return nil // SQLite: writers are already serialised
