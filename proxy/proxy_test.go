@@ -17,7 +17,7 @@ import (
 	"github.com/ajwt/ajwt/token"
 )
 
-func publicProxy(t *testing.T, upstream string, opts proxy.Options) *httptest.Server {
+func publicProxy(t testing.TB, upstream string, opts proxy.Options) *httptest.Server {
 	t.Helper()
 	ks, _ := token.NewStaticKeys(jose.JSONWebKeySet{})
 	pol, err := policy.Compile(policy.Rules{Issuer: "https://idp.example", Resource: "https://api.example",
