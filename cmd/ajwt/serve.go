@@ -27,6 +27,7 @@ import (
 // command that opens the server's data.
 type storeFlags struct {
 	dataDir, dsn, kekFile, redisURL, sync string
+	logger                                *slog.Logger // for the store's background work (nil: discarded)
 }
 
 func (f *storeFlags) register(cmd *cobra.Command, withRedis bool) {
@@ -41,7 +42,7 @@ func (f *storeFlags) register(cmd *cobra.Command, withRedis bool) {
 
 func (f *storeFlags) open(ctx context.Context, create bool) (store.Store, error) {
 	if strings.HasPrefix(f.dsn, "postgres://") || strings.HasPrefix(f.dsn, "postgresql://") {
-		return sqlstore.OpenPostgres(ctx, f.dsn, sqlstore.Options{})
+		return sqlstore.OpenPostgres(ctx, f.dsn, sqlstore.Options{Logger: f.logger})
 	}
 	if f.dsn != "" {
 		return nil, fmt.Errorf("--store: want a postgres:// URL (SQLite is chosen with --data)")
@@ -124,6 +125,7 @@ func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags,
 		level = slog.LevelWarn
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	sf.logger = logger
 	st, err := sf.open(ctx, true)
 	if err != nil {
 		return err

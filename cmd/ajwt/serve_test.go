@@ -274,7 +274,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	for _, want := range []string{`ajwt_tokens_issued_total{grant="client_credentials"} 1`, "ajwt_http_request_duration_seconds_bucket"} {
+	for _, want := range []string{`ajwt_tokens_issued_total{grant="client_credentials"} 1`, "ajwt_http_request_duration_seconds_bucket", "ajwt_audit_outbox_entries 0"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -52,4 +53,26 @@ func (m *metrics) issued(grant string) { m.issuedC.WithLabelValues(grant).Inc() 
 func (m *metrics) refused(grant string, err error) {
 	_, wire := protocol.Wire(err)
 	m.refusedC.WithLabelValues(grant, wire.Error).Inc()
+}
+
+// auditBacklogger is a store whose audit entries may wait in an outbox
+// before joining the chain (sqlstore on PostgreSQL).
+type auditBacklogger interface {
+	AuditBacklog(ctx context.Context) (int, error)
+}
+
+// watchAuditBacklog exports the outbox size, read at every scrape: it
+// stays near zero while chaining works and grows when it does not.
+func (m *metrics) watchAuditBacklog(b auditBacklogger) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ajwt_audit_outbox_entries", Help: "Committed audit entries not yet in the hash chain (PostgreSQL outbox; 0 on SQLite).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := b.AuditBacklog(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
 }

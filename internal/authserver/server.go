@@ -112,6 +112,9 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 	s.limiter = newFailureLimiter(s.cfg.FailureLimit, s.now)
 	s.requests = newRequestLimiter(s.cfg.RequestLimit, s.now)
 	s.metrics = newMetrics()
+	if b, ok := s.store.(auditBacklogger); ok {
+		s.metrics.watchAuditBacklog(b)
+	}
 	s.feed = newFeedNotifier(s.onRevoke)
 	return nil
 }

@@ -143,15 +143,16 @@ func (db *DB) chainer() {
 	defer close(db.chainerDone)
 	tick := time.NewTicker(chainInterval)
 	defer tick.Stop()
+	failing := false
 	for {
 		select {
 		case <-db.closed:
-			db.chainPass()
+			db.chainPass(&failing)
 			return
 		case <-db.chainWake:
 		case <-tick.C:
 		}
-		db.chainPass()
+		db.chainPass(&failing)
 		select {
 		case <-db.closed:
 		case <-time.After(chainGap):
@@ -159,10 +160,29 @@ func (db *DB) chainer() {
 	}
 }
 
-// chainPass runs one FlushAudit; a failure (database unreachable) is
-// retried at the next tick, and the entries wait safely in the outbox.
-func (db *DB) chainPass() {
+// chainPass runs one FlushAudit. A failure (database unreachable) is
+// retried at the next tick while the entries wait safely in the outbox;
+// it is logged once when it starts and once when chaining works again.
+func (db *DB) chainPass(failing *bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), chainTimeout)
 	defer cancel()
-	_ = db.FlushAudit(ctx)
+	err := db.FlushAudit(ctx)
+	switch {
+	case err != nil && !*failing:
+		db.log.Error("audit chaining failed; entries wait in the outbox and are retried", "err", err)
+	case err == nil && *failing:
+		db.log.Info("audit chaining works again")
+	}
+	*failing = err != nil
+}
+
+// AuditBacklog counts committed audit entries not chained yet (always 0
+// on SQLite): the ajwt_audit_outbox_entries gauge.
+func (db *DB) AuditBacklog(ctx context.Context) (int, error) {
+	if !db.d.deferredAudit {
+		return 0, nil
+	}
+	var n int
+	err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM audit_pending").Scan(&n)
+	return n, err
 }

@@ -1,9 +1,12 @@
 package sqlstore
 
 import (
+	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +114,74 @@ func waitChained(t *testing.T, db *DB, n int) []*store.AuditEntry {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestAuditBacklogAndChainerFailure: entries the chainer cannot move are
+// counted by AuditBacklog, a failing chainer says so once in the log, and
+// once the database lets it, it chains them and says that too.
+func TestAuditBacklogAndChainerFailure(t *testing.T) {
+	dsn := freshSchema(t, postgresDSN(t))
+	var logs syncBuffer
+	db, err := OpenPostgres(t.Context(), dsn, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(t.Context(), "ALTER TABLE audit RENAME TO audit_away"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := db.Update(t.Context(), func(tx store.Tx) error {
+			return tx.AppendAudit(t.Context(), &store.AuditEntry{Time: time.Now(), Event: "grant", Detail: fmt.Sprint(i)})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.AuditBacklog(t.Context()); err != nil || n != 3 {
+		t.Fatalf("backlog %d %v, want 3", n, err)
+	}
+	waitFor(t, func() bool { return strings.Count(logs.String(), "audit chaining failed") == 1 })
+	if _, err := admin.ExecContext(t.Context(), "ALTER TABLE audit_away RENAME TO audit"); err != nil {
+		t.Fatal(err)
+	}
+	waitChained(t, db, 3)
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "audit chaining works again") })
+	if n, err := db.AuditBacklog(t.Context()); err != nil || n != 0 {
+		t.Fatalf("backlog %d %v after chaining, want 0", n, err)
+	}
+	if strings.Count(logs.String(), "audit chaining failed") != 1 {
+		t.Fatalf("failure logged more than once:\n%s", logs.String())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+	}
+}
+
+// syncBuffer is a log sink the chainer goroutine and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

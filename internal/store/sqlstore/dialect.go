@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,9 @@ type Options struct {
 	// Now is the clock UseOnce uses to decide whether a recorded
 	// identifier has expired (default time.Now).
 	Now func() time.Time
+	// Logger receives what background work cannot return: a failing
+	// PostgreSQL audit chainer (default: discarded).
+	Logger *slog.Logger
 }
 
 func clock(opts Options) func() time.Time {
@@ -162,7 +166,11 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	db := &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts),
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db := &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts), log: log,
 		closed: make(chan struct{}), chainWake: make(chan struct{}, 1), chainerDone: make(chan struct{})}
 	go db.chainer()
 	return db, nil

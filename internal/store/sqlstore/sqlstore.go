@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -37,6 +38,7 @@ type DB struct {
 	// PostgreSQL audit outbox: a nudge after each auditing commit.
 	chainWake   chan struct{}
 	chainerDone chan struct{}
+	log         *slog.Logger // PostgreSQL only
 
 	now  func() time.Time // UseOnce's clock
 	uses atomic.Uint64    // UseOnce calls, to purge expired identifiers now and then
