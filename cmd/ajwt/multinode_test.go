@@ -311,7 +311,22 @@ func TestMultiNode(t *testing.T) {
 	})
 
 	t.Run("audit of both IdPs, the killed one included, is one intact chain", func(t *testing.T) {
+		// Grants go on while it verifies: entries chained meanwhile are no tampering.
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					tryClientToken("http://"+c.idps[1].addr, "app", "app-secret")
+				}
+			}
+		}()
 		out, errOut, code := ajwt(t, "", "audit", "verify", "--store", c.dsn, "--json")
+		close(stop)
+		<-done
 		if code != 0 || !strings.Contains(out, `"ok": true`) {
 			t.Fatalf("audit verify: %d %s %s", code, out, errOut)
 		}
