@@ -115,18 +115,34 @@ func (v *Verifier) checkHeaderAndSignature(parts *proofParts) (*Proof, error) {
 	if err != nil {
 		return nil, err
 	}
-	jwk, err := embeddedKey(parts.header["jwk"], alg)
+	key, err := v.embeddedKey(parts.header["jwk"], alg)
 	if err != nil {
 		return nil, err
 	}
-	if !verifySignature(parts.signingInput, parts.signature, alg, jwk.Key) {
+	if !verifySignature(parts.signingInput, parts.signature, alg, key.jwk.Key) {
 		return nil, protocol.ErrProofSignature.WithDescription("proof signature does not verify with its jwk")
+	}
+	return &Proof{Key: key.jwk, JKT: key.jkt}, nil
+}
+
+// embeddedKey is parseEmbeddedKey and the thumbprint, remembered per
+// (alg, jwk bytes).
+func (v *Verifier) embeddedKey(raw json.RawMessage, alg string) (cachedKey, error) {
+	id := alg + "\x00" + string(raw)
+	if k, ok := v.keys.get(id); ok {
+		return k, nil
+	}
+	jwk, err := parseEmbeddedKey(raw, alg)
+	if err != nil {
+		return cachedKey{}, err
 	}
 	jkt, err := keys.Thumbprint(jwk)
 	if err != nil {
-		return nil, protocol.ErrMalformedProof.Wrap(err)
+		return cachedKey{}, protocol.ErrMalformedProof.Wrap(err)
 	}
-	return &Proof{Key: jwk, JKT: jkt}, nil
+	k := cachedKey{jwk: jwk, jkt: jkt}
+	v.keys.put(id, k)
+	return k, nil
 }
 
 // checkHeader checks typ and alg and returns alg.
@@ -158,10 +174,10 @@ func (v *Verifier) allows(alg string) bool {
 	return false
 }
 
-// embeddedKey requires a public jwk of a type ajwt accepts (keys.ParsePublicJWK:
+// parseEmbeddedKey requires a public jwk of a type ajwt accepts (keys.ParsePublicJWK:
 // Ed25519, P-256, RSA 2048–4096 bits with e = 65537, "use" sig if any) that
 // fits alg.
-func embeddedKey(raw json.RawMessage, alg string) (*jose.JSONWebKey, error) {
+func parseEmbeddedKey(raw json.RawMessage, alg string) (*jose.JSONWebKey, error) {
 	var m members
 	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m == nil {
 		return nil, protocol.ErrMalformedProof.WithDescription("header needs the public key as a jwk object")

@@ -26,6 +26,7 @@ type Verifier struct {
 	window time.Duration
 	now    func() time.Time
 	nonces NonceChecker
+	keys   keyCache
 }
 
 // Option configures NewVerifier; an option that cannot apply fails it.
@@ -119,7 +120,7 @@ type Proof struct {
 	JTI, HTM, HTU, Nonce, ATH string
 	JKT                       string // RFC 7638 thumbprint of Key
 	IssuedAt                  time.Time
-	Key                       *jose.JSONWebKey // the public key that signed it
+	Key                       *jose.JSONWebKey // the public key that signed it; shared between proofs by one key: read only
 }
 
 const (
