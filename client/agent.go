@@ -64,6 +64,13 @@ type Agent struct {
 
 	mu      sync.Mutex
 	sources map[sourceKey]*tokenSource
+
+	// The key of the last checksum seen: the checksum is recomputed for
+	// every request (a changed spec must show at once), but deriving the
+	// key again for an unchanged one would only repeat the same HKDF.
+	keyMu   sync.Mutex
+	lastSum checksum.Checksum
+	lastKey *keys.Signer
 }
 
 // ID is the agent id of the spec.
@@ -78,8 +85,17 @@ func (a *Agent) identity() (checksum.Checksum, *keys.Signer, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("client: agent %s: %w", a.ID(), err)
 	}
+	a.keyMu.Lock()
+	defer a.keyMu.Unlock()
+	if a.lastKey != nil && a.lastSum == sum {
+		return sum, a.lastKey, nil
+	}
 	s, err := a.key.signer(a.ID(), sum)
-	return sum, s, err
+	if err != nil {
+		return "", nil, err
+	}
+	a.lastSum, a.lastKey = sum, s
+	return sum, s, nil
 }
 
 // Render fills the agent's prompt template (§2.5), refusing values outside

@@ -28,7 +28,7 @@ func spec(id string) *checksum.Spec {
 }
 
 // adminCall performs an admin API call with a client_credentials token.
-func adminCall(t *testing.T, idp *idptest.IdP, method, path string, body any) {
+func adminCall(t testing.TB, idp *idptest.IdP, method, path string, body any) {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}}
 	req, _ := http.NewRequest(http.MethodPost, idp.URL+"/token", strings.NewReader(form.Encode()))
@@ -59,7 +59,7 @@ func adminCall(t *testing.T, idp *idptest.IdP, method, path string, body any) {
 }
 
 // register registers spec with the key the shim will derive.
-func register(t *testing.T, idp *idptest.IdP, s *checksum.Spec, extra map[string]any) {
+func register(t testing.TB, idp *idptest.IdP, s *checksum.Spec, extra map[string]any) {
 	sum, _ := checksum.Sum(s)
 	priv, _ := keys.DeriveAgentKey(master, s.AgentID, string(sum))
 	signer, _ := keys.NewSigner(priv, keys.EdDSA, "")
@@ -79,7 +79,7 @@ type world struct {
 	boss    *client.Agent
 }
 
-func newWorld(t *testing.T, config string) *world {
+func newWorld(t testing.TB, config string) *world {
 	idp := idptest.Start(t, config)
 	specs := map[string]*checksum.Spec{"planner": spec("planner"), "patcher": spec("patcher"), "boss": spec("boss")}
 	for _, s := range specs {
