@@ -126,6 +126,13 @@ func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags,
 	}
 	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	sf.logger = logger
+	if sf.dsn == "" {
+		release, err := lockDataDir(sf.dataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	st, err := sf.open(ctx, true)
 	if err != nil {
 		return err

@@ -335,3 +335,19 @@ oversized:
 		t.Fatalf("64 KiB header: %d", res.StatusCode)
 	}
 }
+
+// TestOneServerPerDataDir: a second `ajwt serve` on a data directory in
+// use refuses to start (the SQLite store assumes it is the only writer);
+// once the first is gone, even killed, the directory is free again.
+func TestOneServerPerDataDir(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	ajwt(t, "", "init", "--dir", dir, "--issuer", "http://"+addr)
+	s := startServer(t, dir, addr)
+	args := []string{"serve", "--config", filepath.Join(dir, "ajwt.yaml"), "--data", filepath.Join(dir, "data"), "--addr", freeAddr(t)}
+	if _, errOut, code := ajwt(t, "", args...); code == 0 || !strings.Contains(errOut, "another ajwt serve is using") {
+		t.Fatalf("second server: exit %d, %q", code, errOut)
+	}
+	s.stop(syscall.SIGKILL)
+	startServer(t, dir, addr)
+}
