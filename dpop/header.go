@@ -129,7 +129,7 @@ func (v *Verifier) checkHeaderAndSignature(parts *proofParts) (*Proof, error) {
 // (alg, jwk bytes).
 func (v *Verifier) embeddedKey(raw json.RawMessage, alg string) (cachedKey, error) {
 	id := alg + "\x00" + string(raw)
-	if k, ok := v.keys.get(id); ok {
+	if k, ok := v.keys.Get(id); ok {
 		return k, nil
 	}
 	jwk, err := parseEmbeddedKey(raw, alg)
@@ -141,7 +141,7 @@ func (v *Verifier) embeddedKey(raw json.RawMessage, alg string) (cachedKey, erro
 		return cachedKey{}, protocol.ErrMalformedProof.Wrap(err)
 	}
 	k := cachedKey{jwk: jwk, jkt: jkt}
-	v.keys.put(id, k)
+	v.keys.Put(id, k)
 	return k, nil
 }
 

@@ -27,7 +27,7 @@ func TestKeyCache(t *testing.T) {
 			t.Fatalf("proof %d: %v", i, err)
 		}
 	}
-	if n := len(v.keys.entries); n != 1 {
+	if n := v.keys.Len(); n != 1 {
 		t.Fatalf("%d cached keys after three proofs by one key, want 1", n)
 	}
 	// The same jwk bytes under another alg: checked afresh, refused.
@@ -44,14 +44,14 @@ func TestKeyCache(t *testing.T) {
 			t.Fatalf("private jwk: %v", err)
 		}
 	}
-	if n := len(v.keys.entries); n != 1 {
+	if n := v.keys.Len(); n != 1 {
 		t.Fatalf("%d cached keys, want 1 (refused keys are not cached)", n)
 	}
 	for range maxCachedKeys + 10 {
 		k, _ := keys.Generate(keys.EdDSA, nil)
-		v.keys.put("EdDSA\x00"+k.Thumbprint(), cachedKey{jkt: k.Thumbprint()})
+		v.keys.Put("EdDSA\x00"+k.Thumbprint(), cachedKey{jkt: k.Thumbprint()})
 	}
-	if n := len(v.keys.entries); n != maxCachedKeys {
+	if n := v.keys.Len(); n != maxCachedKeys {
 		t.Fatalf("%d cached keys, want the bound %d", n, maxCachedKeys)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/ajwt/ajwt/internal/boundedmap"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
 )
@@ -26,7 +27,7 @@ type Verifier struct {
 	window time.Duration
 	now    func() time.Time
 	nonces NonceChecker
-	keys   keyCache
+	keys   *boundedmap.Map[string, cachedKey]
 }
 
 // Option configures NewVerifier; an option that cannot apply fails it.
@@ -85,7 +86,7 @@ func NewVerifier(cache ReplayCache, opts ...Option) (*Verifier, error) {
 	if cache == nil {
 		return nil, errors.New("dpop: a replay cache is required")
 	}
-	v := &Verifier{cache: cache, window: protocol.DefaultIATSkew, now: time.Now}
+	v := &Verifier{cache: cache, window: protocol.DefaultIATSkew, now: time.Now, keys: boundedmap.New[string, cachedKey](maxCachedKeys)}
 	var err error
 	if v.algs, err = keys.JOSEAlgs(keys.DefaultAlgs()); err != nil {
 		return nil, fmt.Errorf("dpop: %w", err)

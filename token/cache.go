@@ -4,7 +4,8 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"sync"
+
+	"github.com/ajwt/ajwt/internal/boundedmap"
 )
 
 // WithCache remembers up to n tokens that verified, keyed by their exact
@@ -22,16 +23,10 @@ import (
 func WithCache(n int) VerifierOption {
 	return func(v *Verifier) error {
 		if n > 0 {
-			v.cache = &verifiedCache{max: n, entries: make(map[string]cachedToken, min(n, 1024))}
+			v.cache = boundedmap.New[string, cachedToken](n)
 		}
 		return nil
 	}
-}
-
-type verifiedCache struct {
-	mu      sync.RWMutex
-	max     int
-	entries map[string]cachedToken
 }
 
 type cachedToken struct {
@@ -39,43 +34,18 @@ type cachedToken struct {
 	kid, alg string
 }
 
-func (c *verifiedCache) get(raw string) (cachedToken, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	e, ok := c.entries[raw]
-	return e, ok
-}
-
-func (c *verifiedCache) put(raw string, e cachedToken) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		for k := range c.entries { // map order is random: a random victim
-			delete(c.entries, k)
-			break
-		}
-	}
-	c.entries[raw] = e
-}
-
-func (c *verifiedCache) drop(raw string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.entries, raw)
-}
-
 // cached answers Verify from the cache; ok is false on a miss.
 func (v *Verifier) cached(ctx context.Context, raw string) (claims *Claims, ok bool, err error) {
-	e, hit := v.cache.get(raw)
+	e, hit := v.cache.Get(raw)
 	if !hit {
 		return nil, false, nil
 	}
 	if _, err := v.lookupKey(ctx, e.kid, e.alg); err != nil {
-		v.cache.drop(raw)
+		v.cache.Delete(raw)
 		return nil, true, err
 	}
 	if err := v.checkTimes(e.claims); err != nil {
-		v.cache.drop(raw) // expired for good, or early: verified afresh when due
+		v.cache.Delete(raw) // expired for good, or early: verified afresh when due
 		return nil, true, err
 	}
 	return e.claims.clone(), true, nil

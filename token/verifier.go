@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/ajwt/ajwt/internal/boundedmap"
 	"github.com/ajwt/ajwt/internal/strictjson"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
@@ -29,7 +30,7 @@ type Verifier struct {
 	algs        []jose.SignatureAlgorithm
 	leeway      time.Duration
 	now         func() time.Time
-	cache       *verifiedCache // nil unless WithCache
+	cache       *boundedmap.Map[string, cachedToken] // nil unless WithCache
 }
 
 // VerifierOption configures NewVerifier.
@@ -150,7 +151,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	claims, err := v.checkClaims(payload)
 	if err == nil && v.cache != nil {
-		v.cache.put(raw, cachedToken{claims: claims.clone(), kid: kid, alg: alg})
+		v.cache.Put(raw, cachedToken{claims: claims.clone(), kid: kid, alg: alg})
 	}
 	return claims, err
 }

@@ -3,9 +3,9 @@ package sqlstore
 import (
 	"bytes"
 	"slices"
-	"sync"
 	"sync/atomic"
 
+	"github.com/ajwt/ajwt/internal/boundedmap"
 	"github.com/ajwt/ajwt/internal/store"
 )
 
@@ -21,8 +21,7 @@ import (
 // the older generation, where nobody uses it.
 type agentCache struct {
 	gen     atomic.Uint64
-	mu      sync.RWMutex
-	entries map[string]agentEntry
+	entries *boundedmap.Map[string, agentEntry]
 }
 
 type agentEntry struct {
@@ -33,32 +32,21 @@ type agentEntry struct {
 const maxCachedAgents = 10_000
 
 func newAgentCache() *agentCache {
-	return &agentCache{entries: map[string]agentEntry{}}
+	return &agentCache{entries: boundedmap.New[string, agentEntry](maxCachedAgents)}
 }
 
 // get returns a copy of a current entry and the generation to store a
 // fresh read under.
 func (c *agentCache) get(id string) (*store.Agent, uint64) {
 	g := c.gen.Load()
-	c.mu.RLock()
-	e, ok := c.entries[id]
-	c.mu.RUnlock()
-	if ok && e.gen == g {
+	if e, ok := c.entries.Get(id); ok && e.gen == g {
 		return cloneAgent(e.agent), g
 	}
 	return nil, g
 }
 
 func (c *agentCache) put(id string, g uint64, a *store.Agent) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[id]; !ok && len(c.entries) >= maxCachedAgents {
-		for k := range c.entries { // a random victim
-			delete(c.entries, k)
-			break
-		}
-	}
-	c.entries[id] = agentEntry{g, cloneAgent(a)}
+	c.entries.Put(id, agentEntry{g, cloneAgent(a)})
 }
 
 // invalidate is called after a commit that wrote agents.
