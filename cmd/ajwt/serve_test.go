@@ -349,5 +349,5 @@ func TestOneServerPerDataDir(t *testing.T) {
 		t.Fatalf("second server: exit %d, %q", code, errOut)
 	}
 	s.stop(syscall.SIGKILL)
-	startServer(t, dir, addr)
+	startServer(t, dir, freeAddr(t)) // a fresh port: only the directory is what is tested
 }
