@@ -57,9 +57,8 @@ func (db *DB) chainOnce(ctx context.Context) (int, error) {
 	var moved int
 	err := db.Update(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
-		var seq int64
-		var hash string
-		if err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+db.d.forUpdate, nil, &seq, &hash); err != nil {
+		seq, hash, err := t.readHead(ctx, db.d.forUpdate)
+		if err != nil {
 			return err
 		}
 		entries, ids, err := t.pendingAudit(ctx)
@@ -78,9 +77,8 @@ func (db *DB) chainOnce(ctx context.Context) (int, error) {
 		if _, err := t.exec(ctx, "DELETE FROM audit_pending WHERE id = ANY(?)", ids); err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, hash)
 		moved = len(entries)
-		return err
+		return t.writeHead(ctx, seq, hash)
 	})
 	return moved, err
 }

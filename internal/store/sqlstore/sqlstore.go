@@ -220,7 +220,7 @@ type auditHead struct {
 
 func (db *DB) commitBatch() error {
 	if db.head.dirty {
-		if _, err := (connRunner{db}).exec(context.Background(), "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", db.head.seq, db.head.hash); err != nil {
+		if err := db.writerTx().writeHead(context.Background(), db.head.seq, db.head.hash); err != nil {
 			return err
 		}
 	}
@@ -268,10 +268,14 @@ func (db *DB) callFn(r *writeReq) (err error) {
 			err = fmt.Errorf("sqlstore: panic in transaction: %v", p)
 		}
 	}()
-	t := &tx{db: db, r: connRunner{db: db}, writable: true}
+	t := db.writerTx()
 	defer func() { r.wroteAgent = t.wroteAgent }()
 	return r.fn(t)
 }
+
+// writerTx is a transaction on the SQLite writer connection, inside the
+// commit group the writer goroutine has open.
+func (db *DB) writerTx() *tx { return &tx{db: db, r: connRunner{db: db}, writable: true} }
 
 // finish answers every request: its own error, or commitErr for those
 // whose writes the failed commit lost.

@@ -374,8 +374,8 @@ func (t *tx) lockHead(ctx context.Context) error {
 	if t.db.d.forUpdate == "" {
 		return nil // SQLite: writers are already serialised
 	}
-	var seq int64
-	return t.scanOne(ctx, "SELECT seq FROM audit_head WHERE id = 1"+t.db.d.forUpdate, nil, &seq)
+	_, _, err := t.readHead(ctx, t.db.d.forUpdate)
+	return err
 }
 
 // Revocations returns nothing for limit <= 0 ("at most limit"; SQLite
@@ -411,7 +411,8 @@ func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
 	}
 	h := &t.db.head
 	if !h.known {
-		if err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1", nil, &h.seq, &h.hash); err != nil {
+		var err error
+		if h.seq, h.hash, err = t.AuditHead(ctx); err != nil {
 			return err
 		}
 		h.known = true
@@ -466,11 +467,21 @@ func (t *tx) Audit(ctx context.Context, runID string, after int64, limit int) ([
 	return out, rows.Err()
 }
 
-func (t *tx) AuditHead(ctx context.Context) (int64, string, error) {
+func (t *tx) AuditHead(ctx context.Context) (int64, string, error) { return t.readHead(ctx, "") }
+
+// readHead reads the one audit_head row; lock is "" or the dialect's
+// FOR UPDATE.
+func (t *tx) readHead(ctx context.Context, lock string) (int64, string, error) {
 	var seq int64
 	var hash string
-	err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1", nil, &seq, &hash)
+	err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+lock, nil, &seq, &hash)
 	return seq, hash, err
+}
+
+// writeHead records the chain's new last entry.
+func (t *tx) writeHead(ctx context.Context, seq int64, hash string) error {
+	_, err := t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, hash)
+	return err
 }
 
 func (t *tx) SigningKeys(ctx context.Context) ([]*store.SigningKey, error) {
