@@ -26,6 +26,9 @@ func (e *env) benchCmd() *cobra.Command {
 		Short: "Measure token minting, enforcement and proxy overhead against baselines in the same run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Ops < 1 || cfg.Concurrency < 1 || cfg.Rounds < 1 {
+				return fmt.Errorf("--ops, --concurrency and --rounds must be at least 1")
+			}
 			exe, err := os.Executable()
 			if err != nil {
 				return err
@@ -88,16 +91,16 @@ func runBench(cfg bench.Config) (*benchReport, error) {
 		return nil, err
 	}
 	series, stops = append(series, base), append(stops, stop)
-	stores := [][3]string{{"SQLite", "", ""}}
+	stores := []benchStore{{name: "SQLite"}}
 	if cfg.Postgres != "" {
-		stores = append(stores, [3]string{"PostgreSQL", cfg.Postgres, ""})
+		stores = append(stores, benchStore{name: "PostgreSQL", dsn: cfg.Postgres})
 	}
-	if cfg.CompareExe != "" { // last, so that the ratios below keep their indexes
-		stores = append(stores, [3]string{"SQLite, " + filepath.Base(cfg.CompareExe), "", cfg.CompareExe})
+	if cfg.CompareExe != "" {
+		stores = append(stores, benchStore{name: "SQLite, " + filepath.Base(cfg.CompareExe), build: cfg.CompareExe})
 	}
 	for _, st := range stores {
-		cfg.Progress("starting the IdP on %s", st[0])
-		mint, stop, err := bench.MintSeries(cfg, st[0], st[1], st[2])
+		cfg.Progress("starting the IdP on %s", st.name)
+		mint, stop, err := bench.MintSeries(cfg, st.name, st.dsn, st.build)
 		if err != nil {
 			return nil, err
 		}
@@ -121,8 +124,12 @@ func runBench(cfg bench.Config) (*benchReport, error) {
 	return rep, nil
 }
 
+// benchStore is one IdP the bench measures: its series are named after
+// name; dsn "" is the embedded SQLite, build "" this binary.
+type benchStore struct{ name, dsn, build string }
+
 // benchRatios relates results measured in the same run, found by name.
-func benchRatios(r []bench.Result, stores [][3]string) map[string]float64 {
+func benchRatios(r []bench.Result, stores []benchStore) map[string]float64 {
 	find := func(name string, conc int) bench.Result {
 		for _, x := range r {
 			if x.Name == name && (conc == 0 || x.Concurrency == conc) {
@@ -136,11 +143,11 @@ func benchRatios(r []bench.Result, stores [][3]string) map[string]float64 {
 	cc := func(store string) bench.Result { return find("client_credentials ("+store+")", 0) }
 	ratios := map[string]float64{}
 	for _, st := range stores {
-		ratios["agent_checksum server CPU / baseline, "+st[0]] = ratio(agent(st[0]).ServerCPUms, base.ServerCPUms)
-		ratios["client_credentials server CPU / baseline, "+st[0]] = ratio(cc(st[0]).ServerCPUms, base.ServerCPUms)
-		if st[0] != "SQLite" {
-			ratios["agent_checksum "+st[0]+" / SQLite throughput"] = ratio(agent(st[0]).PerSecond, agent("SQLite").PerSecond)
-			ratios["client_credentials "+st[0]+" / SQLite throughput"] = ratio(cc(st[0]).PerSecond, cc("SQLite").PerSecond)
+		ratios["agent_checksum server CPU / baseline, "+st.name] = ratio(agent(st.name).ServerCPUms, base.ServerCPUms)
+		ratios["client_credentials server CPU / baseline, "+st.name] = ratio(cc(st.name).ServerCPUms, base.ServerCPUms)
+		if st.name != stores[0].name {
+			ratios["agent_checksum "+st.name+" / SQLite throughput"] = ratio(agent(st.name).PerSecond, agent(stores[0].name).PerSecond)
+			ratios["client_credentials "+st.name+" / SQLite throughput"] = ratio(cc(st.name).PerSecond, cc(stores[0].name).PerSecond)
 		}
 	}
 	ratios["middleware / bare verify (p50)"] = ratio(find(bench.NameMiddleware, 0).P50ms, find(bench.NameBareVerify, 0).P50ms)

@@ -188,6 +188,11 @@ func TestDemoCommand(t *testing.T) {
 // TestBenchSmoke runs `ajwt bench` small: every series completes without
 // errors and the ratios are there (no timing is asserted).
 func TestBenchSmoke(t *testing.T) {
+	for _, bad := range [][]string{{"--ops", "0"}, {"--concurrency", "0"}, {"--rounds", "0"}} {
+		if _, errOut, code := ajwt(t, "", append([]string{"bench"}, bad...)...); code == 0 || !strings.Contains(errOut, "must be at least 1") {
+			t.Errorf("bench %v: exit %d, %q", bad, code, errOut)
+		}
+	}
 	out, errOut, code := ajwt(t, "", "bench", "--ops", "60", "--rounds", "2", "--concurrency", "2", "--postgres", "", "--json")
 	if code != 0 {
 		t.Fatalf("bench: %d %s", code, errOut)
