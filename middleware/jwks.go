@@ -80,65 +80,124 @@ func maxAge(cc string) time.Duration {
 // RemoteKeySet is a token.KeySource over the IdP's JWKS: keys are cached
 // for the response's max-age (at least minRefresh, at most maxRefresh), an
 // unknown kid triggers at most one refetch per minRefresh, and while the
-// IdP is unreachable the cached keys keep serving.
+// IdP is unreachable or hung the cached keys keep serving.
+//
+// A fetch never runs under the lock that key lookups take: a hung IdP must
+// not freeze requests whose keys are known. A known key past its max-age is
+// served at once while one background fetch renews the set; only an
+// unknown kid waits for a fetch, and at most UnknownKeyWait.
 type RemoteKeySet struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
+	// UnknownKeyWait bounds how long a lookup of an unknown kid waits for
+	// the fetch it triggered (or joined). Default DefaultUnknownKeyWait.
+	UnknownKeyWait time.Duration
+	// FetchTimeout bounds one JWKS fetch. Default DefaultFetchTimeout.
+	FetchTimeout time.Duration
 
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	keys      map[string]*jose.JSONWebKey
 	expires   time.Time
 	lastFetch time.Time
+	inflight  chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
 const (
 	minRefresh = 5 * time.Second
 	maxRefresh = 10 * time.Minute
 	maxKeys    = 100
+
+	// DefaultUnknownKeyWait is how long an unknown kid waits for the JWKS.
+	DefaultUnknownKeyWait = 2 * time.Second
+	// DefaultFetchTimeout bounds one JWKS fetch.
+	DefaultFetchTimeout = 10 * time.Second
 )
 
 // NewRemoteKeySet fetches lazily on first use.
 func NewRemoteKeySet(url string, hc *http.Client, now func() time.Time) *RemoteKeySet {
-	return &RemoteKeySet{url: url, client: hc, now: now, keys: map[string]*jose.JSONWebKey{}}
+	return &RemoteKeySet{url: url, client: hc, now: now, keys: map[string]*jose.JSONWebKey{},
+		UnknownKeyWait: DefaultUnknownKeyWait, FetchTimeout: DefaultFetchTimeout}
 }
 
 // PublicKey implements token.KeySource.
 func (s *RemoteKeySet) PublicKey(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
+	s.mu.RLock()
 	k, ok := s.keys[kid]
-	if ok && now.Before(s.expires) {
+	fresh := now.Before(s.expires)
+	s.mu.RUnlock()
+	if ok {
+		if !fresh {
+			s.startFetch(ctx, now) // renew in the background; the stale key serves meanwhile
+		}
 		return k, nil
 	}
-	if now.Sub(s.lastFetch) >= minRefresh || s.lastFetch.IsZero() {
-		if err := s.refresh(ctx, now); err == nil {
-			k, ok = s.keys[kid]
-		}
+	done := s.startFetch(ctx, now)
+	if done == nil {
+		return nil, protocol.ErrUnknownKey.WithDescription("kid not in the issuer's JWKS")
 	}
-	if ok {
-		return k, nil // fresh, or stale but the IdP could not be asked
+	wait := time.NewTimer(s.UnknownKeyWait)
+	defer wait.Stop()
+	select {
+	case <-done:
+	case <-wait.C:
+	case <-ctx.Done():
 	}
-	return nil, protocol.ErrUnknownKey.WithDescription("kid not in the issuer's JWKS")
+	s.mu.RLock()
+	k, ok = s.keys[kid]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, protocol.ErrUnknownKey.WithDescription("kid not in the issuer's JWKS")
+	}
+	return k, nil
 }
 
-// refresh refetches the set; the caller holds s.mu. Fetching under the lock
-// makes concurrent misses share one request.
-func (s *RemoteKeySet) refresh(ctx context.Context, now time.Time) error {
+// startFetch returns the channel of the running fetch, starting one when
+// none runs and the last began at least minRefresh ago; nil when no fetch
+// runs or may run (the rate limit that keeps random kids from hammering
+// the IdP).
+func (s *RemoteKeySet) startFetch(ctx context.Context, now time.Time) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight != nil {
+		return s.inflight
+	}
+	if !s.lastFetch.IsZero() && now.Sub(s.lastFetch) < minRefresh {
+		return nil
+	}
 	s.lastFetch = now
+	done := make(chan struct{})
+	s.inflight = done
+	// The fetch outlives the request that triggered it: other requests wait
+	// for it too.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.FetchTimeout)
+	go func() {
+		defer cancel()
+		s.fetch(fctx, now)
+		s.mu.Lock()
+		s.inflight = nil
+		s.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// fetch refetches the set; on failure the old keys stay.
+func (s *RemoteKeySet) fetch(ctx context.Context, now time.Time) {
 	var set jose.JSONWebKeySet
 	age, err := getJSON(ctx, s.client, s.url, &set)
 	if err != nil {
-		return err
+		return
 	}
 	fresh, err := publicKeys(set)
 	if err != nil {
-		return err
+		return
 	}
+	s.mu.Lock()
 	s.keys = fresh
 	s.expires = now.Add(min(max(age, minRefresh), maxRefresh))
-	return nil
+	s.mu.Unlock()
 }
 
 func publicKeys(set jose.JSONWebKeySet) (map[string]*jose.JSONWebKey, error) {
