@@ -27,6 +27,7 @@ const (
 	CodeNotFound                 = "not_found"
 	CodeConflict                 = "conflict"
 	CodeServerError              = "server_error"
+	CodeTemporarilyUnavailable   = "temporarily_unavailable" // RFC 6749 §4.1.2.1
 )
 
 // Stable reason codes of §8 (and a few more the enforcer and shim report).

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -78,9 +79,9 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	case methods > 1:
 		return nil, errBadRequest("use exactly one client authentication method")
 	case basic:
-		return s.checkSecret(unescapeBasic(user), unescapeBasic(pass))
+		return s.checkSecret(ctx, r, unescapeBasic(user), unescapeBasic(pass))
 	case post:
-		return s.checkSecret(form.Get("client_id"), form.Get("client_secret"))
+		return s.checkSecret(ctx, r, form.Get("client_id"), form.Get("client_secret"))
 	case jwtAuth:
 		return s.checkClientAssertion(ctx, form)
 	}
@@ -96,15 +97,25 @@ func unescapeBasic(s string) string {
 	return s
 }
 
-func (s *Server) checkSecret(id, secret string) (*client, error) {
+func (s *Server) checkSecret(ctx context.Context, r *http.Request, id, secret string) (*client, error) {
 	c := s.clients[id]
 	if c == nil || c.secret == nil || secret == "" || len(secret) > 512 {
 		return nil, errClient
 	}
-	if !s.secrets.check(id, c.secret, secret) {
-		return nil, errClient
+	if err := s.secrets.check(ctx, id, sourceAddr(r), c.secret, secret); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// sourceAddr is the peer's IP address (behind a reverse proxy: the
+// proxy's, so the per-address failure limit is then shared).
+func sourceAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*client, error) {

@@ -66,6 +66,7 @@ func writeError(w http.ResponseWriter, err error, extra map[string]any) {
 	for k, v := range extra {
 		body[k] = v
 	}
+	setRetryAfter(w, err)
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error=%q`, wire.Error))
 	}

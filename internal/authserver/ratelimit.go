@@ -40,14 +40,23 @@ func (e *rateLimited) Error() string { return e.perr.Error() }
 func (e *rateLimited) Unwrap() error { return e.perr }
 
 func (l *failureLimiter) allow(clientID, agentID string) error {
+	return l.allowKeys(limiterKeys(clientID, agentID)...)
+}
+
+func (l *failureLimiter) failure(clientID, agentID string) {
+	l.failKeys(limiterKeys(clientID, agentID)...)
+}
+
+// allowKeys refuses while any of keys has no failure left.
+func (l *failureLimiter) allowKeys(keys ...string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, key := range limiterKeys(clientID, agentID) {
+	for _, key := range keys {
 		b := l.refill(key)
 		if b.tokens < 1 {
 			wait := time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute))
 			return &rateLimited{
-				perr:       &protocol.Error{Code: protocol.CodeSlowDown, Status: http.StatusTooManyRequests, Description: "too many failed grants; retry later"},
+				perr:       &protocol.Error{Code: protocol.CodeSlowDown, Status: http.StatusTooManyRequests, Description: "too many failures; retry later"},
 				retryAfter: wait,
 			}
 		}
@@ -55,10 +64,11 @@ func (l *failureLimiter) allow(clientID, agentID string) error {
 	return nil
 }
 
-func (l *failureLimiter) failure(clientID, agentID string) {
+// failKeys charges one failure to each of keys.
+func (l *failureLimiter) failKeys(keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, key := range limiterKeys(clientID, agentID) {
+	for _, key := range keys {
 		l.refill(key).tokens--
 	}
 }

@@ -1,17 +1,22 @@
 package authserver
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/ajwt/ajwt/protocol"
 )
 
 // Secrets that ajwt generates carry 256 random bits behind this prefix. For
@@ -119,12 +124,25 @@ func (h *secretHash) check(secret string) bool {
 // secretChecker verifies client secrets. Successful argon2id checks are
 // remembered for a short time as a SHA-256 of the secret, so a client
 // asking for many tokens pays the slow KDF once per TTL, not per request.
-// A wrong secret is never cached and always pays the full cost.
+//
+// A wrong secret is never cached, so each costs a full argon2id (64 MiB,
+// ~150 ms of CPU): unbounded, a few dozen guessers exhaust the memory and
+// CPU of the IdP. Three things keep the KDF from being the cheapest way to
+// take the IdP down: at most kdfSlots run at once (a request that finds
+// them busy for kdfWait is answered 503 at once instead of queueing), and
+// failures are counted per client_id and per source address before any KDF
+// runs (429 slow_down once a bucket is empty). The cache is consulted
+// first, so a client that authenticated recently is never slowed down by
+// someone guessing its secret.
 type secretChecker struct {
 	ttl   time.Duration
 	now   func() time.Time
 	mu    sync.Mutex
 	cache map[string]cachedSecret // client_id → last good secret digest
+
+	slots    chan struct{} // one token per KDF allowed to run
+	kdfWait  time.Duration
+	failures *failureLimiter // "auth-c:<client>" and "auth-ip:<address>"
 }
 
 type cachedSecret struct {
@@ -132,28 +150,80 @@ type cachedSecret struct {
 	expires time.Time
 }
 
+// Defaults of the KDF guard: failures allowed per minute per client_id and
+// per source address, and how long a check waits for a free KDF slot.
+const (
+	authFailuresPerMinute = 30
+	defaultKDFWait        = 100 * time.Millisecond
+)
+
 func newSecretChecker(ttl time.Duration, now func() time.Time) *secretChecker {
-	return &secretChecker{ttl: ttl, now: now, cache: map[string]cachedSecret{}}
+	return &secretChecker{ttl: ttl, now: now, cache: map[string]cachedSecret{},
+		slots: make(chan struct{}, runtime.GOMAXPROCS(0)), kdfWait: defaultKDFWait,
+		failures: newFailureLimiter(authFailuresPerMinute, now)}
 }
 
-func (c *secretChecker) check(clientID string, h *secretHash, secret string) bool {
+var errKDFBusy = &rateLimited{
+	perr: &protocol.Error{Code: protocol.CodeTemporarilyUnavailable, Status: http.StatusServiceUnavailable,
+		Description: "too many client authentications in progress; retry later"},
+	retryAfter: 0,
+}
+
+// check reports nil for the right secret, errClient for a wrong one, and a
+// *rateLimited (429 or 503, with Retry-After) when the KDF may not run now.
+func (c *secretChecker) check(ctx context.Context, clientID, addr string, h *secretHash, secret string) error {
 	if h.kind == "sha256" {
-		return h.check(secret)
+		return okOr(h.check(secret))
 	}
 	digest := sha256.Sum256([]byte(secret))
 	if c.cached(clientID, digest) {
-		return true
+		return nil
 	}
-	if !h.check(secret) {
-		return false
+	keys := []string{"auth-c:" + clientID, "auth-ip:" + addr}
+	if err := c.failures.allowKeys(keys...); err != nil {
+		return err
 	}
+	ok, err := c.kdf(ctx, h, secret)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.failures.failKeys(keys...)
+		return errClient
+	}
+	c.remember(clientID, digest)
+	return nil
+}
+
+func okOr(ok bool) error {
+	if ok {
+		return nil
+	}
+	return errClient
+}
+
+// kdf runs the slow check in one of the slots, waiting at most kdfWait.
+func (c *secretChecker) kdf(ctx context.Context, h *secretHash, secret string) (bool, error) {
+	wait := time.NewTimer(c.kdfWait)
+	defer wait.Stop()
+	select {
+	case c.slots <- struct{}{}:
+	case <-wait.C:
+		return false, errKDFBusy
+	case <-ctx.Done():
+		return false, errKDFBusy
+	}
+	defer func() { <-c.slots }()
+	return h.check(secret), nil
+}
+
+func (c *secretChecker) remember(clientID string, digest [32]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.cache) > 10000 { // bounded: the client list is finite, but be safe
 		clear(c.cache)
 	}
 	c.cache[clientID] = cachedSecret{digest: digest, expires: c.now().Add(c.ttl)}
-	return true
 }
 
 func (c *secretChecker) cached(clientID string, digest [32]byte) bool {
