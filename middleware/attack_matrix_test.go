@@ -245,3 +245,90 @@ func truncateSig(tok string) string {
 	sig, _ := base64.RawURLEncoding.DecodeString(p[2])
 	return p[0] + "." + p[1] + "." + base64.RawURLEncoding.EncodeToString(sig[:len(sig)-6])
 }
+
+// TestPathCanonicalization: spellings of a restricted path that an
+// upstream would route to it never reach it under a broader route (§8).
+// /repos/{owner}/{repo}/secrets is for the patch step only; /repos/** is
+// open to repo:read, which the planner's token has. Each request carries
+// a valid proof for the exact URL sent.
+func TestPathCanonicalization(t *testing.T) {
+	w := newWorld(t)
+	run := w.startRun("acme/web")
+	tok := w.grant("planner", run, "plan")
+	key := w.agents["planner"].key
+	refused := []struct{ path, reason string }{
+		{"/repos/acme/web/secrets", "wrong_step"},
+		{"/repos/acme/web/%73ecrets", "wrong_step"},
+		{"/repos/acme/web/%73%65%63%72%65%74%73", "wrong_step"},
+		{"/repos/acme/web/secrets/", "wrong_step"},
+		{"/repos/acme/%77eb/secrets", "wrong_step"},
+		{"/repos/acme/web/x/%2e%2e/secrets", "non_canonical_path"},
+		{"/repos/acme/web/x/%2E%2E/secrets", "non_canonical_path"},
+		{"/repos/acme/web/x/../secrets", "non_canonical_path"},
+		{"/repos/acme/web/./secrets", "non_canonical_path"},
+		{"/repos/acme/web/.%2e/web/secrets", "non_canonical_path"},
+		{"/repos/acme/web/secrets;x=1", "non_canonical_path"},
+		{"/repos/acme/web;x=1/secrets", "non_canonical_path"},
+		{"/repos/acme/web/secrets%3Bx=1", "non_canonical_path"},
+		{"/repos/acme/web//secrets", "non_canonical_path"},
+		{"/repos/acme/web/secrets//", "non_canonical_path"},
+		{"/repos/acme%2Fweb/secrets", "non_canonical_path"},
+		{"/repos/acme/web%2fsecrets", "non_canonical_path"},
+		{"/repos/acme/web%5Csecrets", "non_canonical_path"},
+		{"/repos/acme/web/secrets%00", "non_canonical_path"},
+		{"/repos/acme/web/secrets%0a", "non_canonical_path"},
+		{"/repos/acme/web/secrets%7F", "non_canonical_path"},
+	}
+	for _, base := range []string{w.prx.URL, w.api.URL} {
+		name := map[bool]string{true: "proxy", false: "middleware"}[base == w.prx.URL]
+		for _, tt := range refused {
+			t.Run(name+tt.path, func(t *testing.T) {
+				before := w.hits.Load()
+				code, body := w.send(base, http.MethodGet, tt.path, tok, key)
+				status := map[bool]int{true: 400, false: 403}[tt.reason == "non_canonical_path"]
+				if code != status || body["reason"] != tt.reason {
+					t.Fatalf("got %d %v, want %d %s", code, body, status, tt.reason)
+				}
+				if tt.reason == "non_canonical_path" && body["error"] != "invalid_request" {
+					t.Fatalf("error = %v", body["error"])
+				}
+				if w.hits.Load() != before {
+					t.Fatalf("the upstream received %s", w.lastURI)
+				}
+			})
+		}
+	}
+
+	t.Run("the proxy forwards the canonical path it matched", func(t *testing.T) {
+		for raw, want := range map[string]string{
+			"/repos/acme/web/contents/%7e%61%2a": "/repos/acme/web/contents/~a%2A",
+			"/repos/acme/web/contents/dir/":      "/repos/acme/web/contents/dir/",
+			"/repos/acme/web/issues/%c3%a9?q=1":  "/repos/acme/web/issues/%C3%A9?q=1",
+		} {
+			path, _, _ := strings.Cut(raw, "?")
+			p := mkProof(t, key, http.MethodGet, w.prx.URL+path, tok)
+			code, body, _ := w.call(http.MethodGet, w.prx.URL+raw, "DPoP "+tok, nil, http.Header{"Dpop": {p}})
+			if code != 200 || w.lastURI != want {
+				t.Fatalf("%s: %d %v, upstream saw %q, want %q", raw, code, body, w.lastURI, want)
+			}
+		}
+	})
+	t.Run("a proof for the raw or the canonical spelling is accepted", func(t *testing.T) {
+		raw := "/repos/acme/web/contents/%7Ea"
+		for _, htu := range []string{w.prx.URL + raw, w.prx.URL + "/repos/acme/web/contents/~a"} {
+			p := mkProof(t, key, http.MethodGet, htu, tok)
+			if code, body, _ := w.call(http.MethodGet, w.prx.URL+raw, "DPoP "+tok, nil, http.Header{"Dpop": {p}}); code != 200 {
+				t.Fatalf("proof for %s: %d %v", htu, code, body)
+			}
+		}
+		p := mkProof(t, key, http.MethodGet, w.prx.URL+"/repos/acme/web/contents/~a/", tok)
+		if code, body, _ := w.call(http.MethodGet, w.prx.URL+raw, "DPoP "+tok, nil, http.Header{"Dpop": {p}}); code != 401 || body["reason"] != "wrong_htu" {
+			t.Fatalf("proof with a trailing slash: %d %v", code, body)
+		}
+	})
+	t.Run("public route with a trailing slash", func(t *testing.T) {
+		if code, body, _ := w.call(http.MethodGet, w.prx.URL+"/health/", "", nil, nil); code != 200 || w.lastURI != "/health/" {
+			t.Fatalf("%d %v, upstream saw %q", code, body, w.lastURI)
+		}
+	})
+}

@@ -13,9 +13,11 @@
 //		log.Print(v.Claims.Subject, v.Claims.Intent.WorkflowStep)
 //	}
 //
-// Checks run in the protocol's order: signature by kid (unknown kid → one
-// rate-limited JWKS refresh), alg allow-list, typ, iss, aud, exp/nbf/iat
-// with leeway, revocation, DPoP, route policy. Every refusal is answered
-// with the §8 status, WWW-Authenticate challenge and JSON body
+// The path is canonicalized first (policy.CanonicalPath; a path that is
+// not canonical gets 400 non_canonical_path). Then checks run in the
+// protocol's order: signature by kid (unknown kid → one rate-limited JWKS
+// refresh), alg allow-list, typ, iss, aud, exp/nbf/iat with leeway,
+// revocation, DPoP, route policy. Every refusal is answered with the §8
+// status, WWW-Authenticate challenge and JSON body
 // {"error","error_description","reason"}.
 package middleware

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -35,15 +36,37 @@ type Verified struct {
 	Proof  *dpop.Proof // nil for legacy tokens on routes that allow them
 	Route  *policy.Route
 	Params map[string]string
+	Path   string // the canonical path (§8) the decision was made for
 }
 
 type ctxKey struct{}
 
+// decision is what Handler puts in the request's context.
+type decision struct {
+	verified *Verified
+	path     string
+}
+
 // FromContext returns the verified token of a request the enforcer let
 // through (nil, false on public routes).
 func FromContext(ctx context.Context) (*Verified, bool) {
-	v, ok := ctx.Value(ctxKey{}).(*Verified)
-	return v, ok
+	d, ok := ctx.Value(ctxKey{}).(*decision)
+	if !ok || d.verified == nil {
+		return nil, false
+	}
+	return d.verified, true
+}
+
+// PathFromContext returns the canonical path (§8) of a request that passed
+// through Handler, public routes included: the path the policy was
+// applied to, and so the only one a proxy may forward. It is false for a
+// request refused as non-canonical and one that never passed Handler.
+func PathFromContext(ctx context.Context) (string, bool) {
+	d, ok := ctx.Value(ctxKey{}).(*decision)
+	if !ok || d.path == "" {
+		return "", false
+	}
+	return d.path, true
 }
 
 type config struct {
@@ -74,7 +97,10 @@ func WithReplayCache(rc dpop.ReplayCache) Option {
 	return func(c *config) error { c.replay = rc; return nil }
 }
 
-// WithHTTPClient sets the client for JWKS and revocation-feed requests.
+// WithHTTPClient sets the client for metadata, JWKS and revocation-feed
+// requests. Its Timeout bounds metadata and JWKS requests only; a feed
+// request is a long poll, bounded by the feed wait plus
+// DefaultFeedMargin instead.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error { c.client = hc; return nil }
 }
@@ -104,6 +130,19 @@ func WithLogger(l *slog.Logger) Option {
 // revocation only at token expiry).
 func WithoutRevocationFeed() Option {
 	return func(c *config) error { c.feed = false; return nil }
+}
+
+// WithRevocationFeedWait sets the long-poll wait the enforcer asks of the
+// revocation feed: whole seconds from 1 to 30 (§9); default
+// DefaultFeedWait.
+func WithRevocationFeedWait(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second || d > 30*time.Second || d%time.Second != 0 {
+			return fmt.Errorf("middleware: feed wait %s is not a whole number of seconds from 1 to 30", d)
+		}
+		c.feedWait = d
+		return nil
+	}
 }
 
 // WithRevocations uses an existing revocation tracker (shared between
@@ -186,6 +225,9 @@ func (e *Enforcer) setup(ctx context.Context, c *config) error {
 	e.revoked = c.revocation
 	if e.revoked == nil && c.feed {
 		e.revoked = NewRevocations(meta.RevocationFeed, c.client, c.now, c.log)
+		if c.feedWait > 0 {
+			e.revoked.Wait = c.feedWait
+		}
 		stop := e.revoked.Follow(context.WithoutCancel(ctx))
 		e.closers = append(e.closers, stop)
 	}
@@ -203,10 +245,12 @@ func (e *Enforcer) Close() {
 // Revocations returns the tracker the enforcer consults (nil without a feed).
 func (e *Enforcer) Revocations() *Revocations { return e.revoked }
 
-// Handler wraps next with enforcement.
+// Handler wraps next with enforcement. The result hook and next see the
+// decision in the request's context (FromContext, PathFromContext).
 func (e *Enforcer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := e.Check(r)
+		path, v, err := e.decide(r)
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &decision{verified: v, path: path}))
 		if e.onResult != nil {
 			e.onResult(r, v, err)
 		}
@@ -214,17 +258,43 @@ func (e *Enforcer) Handler(next http.Handler) http.Handler {
 			WriteError(w, err)
 			return
 		}
-		if v != nil {
-			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, v))
-		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// Check decides one request. A nil *Verified with a nil error means a
-// public route.
+// Check decides one request, on its canonical path (§8; Verified.Path). A
+// nil *Verified with a nil error means a public route.
 func (e *Enforcer) Check(r *http.Request) (*Verified, error) {
-	route, params, ok := e.policy.Match(r.Method, r.URL.EscapedPath())
+	_, v, err := e.decide(r)
+	return v, err
+}
+
+// decide canonicalizes the path (§8), then checks the request against the
+// route it matches; the path is "" when it is not canonical.
+func (e *Enforcer) decide(r *http.Request) (string, *Verified, error) {
+	path, err := policy.CanonicalPath(requestPath(r.URL))
+	if err != nil {
+		return "", nil, err
+	}
+	v, err := e.check(r, path)
+	return path, v, err
+}
+
+// requestPath is the path as the client sent it. A server sets RawPath to
+// exactly that whenever it differs from the default encoding of Path;
+// EscapedPath would instead re-encode Path when RawPath holds a byte that
+// should have been escaped, and turn a "%2F" into a "/".
+func requestPath(u *url.URL) string {
+	if u.RawPath != "" {
+		if p, err := url.PathUnescape(u.RawPath); err == nil && p == u.Path {
+			return u.RawPath
+		}
+	}
+	return u.EscapedPath()
+}
+
+func (e *Enforcer) check(r *http.Request, path string) (*Verified, error) {
+	route, params, ok := e.policy.Match(r.Method, path)
 	if ok && route.Public {
 		return nil, nil
 	}
@@ -235,9 +305,9 @@ func (e *Enforcer) Check(r *http.Request) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Verified{Claims: claims, Route: route, Params: params}
+	v := &Verified{Claims: claims, Route: route, Params: params, Path: path}
 	if claims.Cnf != nil {
-		if v.Proof, err = e.verifyProof(r, claims, scheme, raw); err != nil {
+		if v.Proof, err = e.verifyProof(r, claims, scheme, raw, path); err != nil {
 			return nil, err
 		}
 	}
@@ -281,7 +351,7 @@ func (e *Enforcer) verifyToken(r *http.Request) (*token.Claims, string, string, 
 
 // verifyProof requires the DPoP scheme and a proof by the token's key for
 // this very request (htm, htu, ath).
-func (e *Enforcer) verifyProof(r *http.Request, c *token.Claims, scheme, raw string) (*dpop.Proof, error) {
+func (e *Enforcer) verifyProof(r *http.Request, c *token.Claims, scheme, raw, path string) (*dpop.Proof, error) {
 	if scheme != "dpop" {
 		return nil, protocol.ErrMissingProof.WithDescription("a DPoP-bound token must be sent with the DPoP scheme and a proof")
 	}
@@ -290,21 +360,26 @@ func (e *Enforcer) verifyProof(r *http.Request, c *token.Claims, scheme, raw str
 		return nil, protocol.ErrMissingProof.WithDescription("want exactly one DPoP header")
 	}
 	return e.proofs.Verify(r.Context(), dpop.Request{
-		Proof: values[0], Method: r.Method, URL: e.requestURL(r), AccessToken: raw, JKT: c.Cnf.JKT,
+		Proof: values[0], Method: r.Method, URL: e.requestURL(r, path), AccessToken: raw, JKT: c.Cnf.JKT,
 	})
 }
 
 // requestURL is the URL the client addressed: the policy's public_url, or
-// scheme and Host of the incoming request.
-func (e *Enforcer) requestURL(r *http.Request) string {
+// scheme and Host of the incoming request, with the canonical path. htu is
+// compared after dpop.NormalizeHTU, which maps every spelling of a path
+// CanonicalPath accepts to that canonical path: a proof made for the raw
+// path the client sent and one made for its canonical form are both
+// accepted (they name the same resource, RFC 3986 §6.2.2), and a proof
+// for any other path (a trailing "/" more or less included) is not.
+func (e *Enforcer) requestURL(r *http.Request, path string) string {
 	if e.policy.PublicURL != "" {
-		return e.policy.PublicURL + r.URL.EscapedPath()
+		return e.policy.PublicURL + path
 	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + r.URL.EscapedPath()
+	return scheme + "://" + r.Host + path
 }
 
 func (e *Enforcer) useOnce(ctx context.Context, c *token.Claims) error {

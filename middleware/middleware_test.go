@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ type world struct {
 	agents   map[string]*agent
 	enf      *middleware.Enforcer
 	lastSeen http.Header // headers the upstream saw last
+	lastURI  string      // request URI the upstream saw last
+	hits     atomic.Int64
 }
 
 type agent struct {
@@ -68,6 +71,11 @@ routes:
     steps: [patch]
   - match: {method: PUT, path: "/repos/{owner}/{repo}/pulls/{n}/merge"}
     agents: [patcher]
+  - match: {method: GET, path: "/repos/{owner}/{repo}/secrets"}
+    steps: [patch]
+    agents: [patcher]
+  - match: {method: GET, path: "/repos/**"}
+    scopes: [repo:read]
   - match: {method: GET, path: "/health"}
     public: true
   - match: {method: GET, path: "/legacy/**"}
@@ -82,7 +90,8 @@ func newWorld(t *testing.T) *world {
 	w.startIdP()
 	w.register()
 	w.upstream = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		w.lastSeen = r.Header.Clone()
+		w.hits.Add(1)
+		w.lastSeen, w.lastURI = r.Header.Clone(), r.RequestURI
 		io.WriteString(rw, "upstream:"+r.URL.Path)
 	}))
 	t.Cleanup(w.upstream.Close)
@@ -431,4 +440,64 @@ func mustCompile(t *testing.T, p *policy.Policy, issuer string) *policy.Policy {
 		t.Fatal(err)
 	}
 	return p2
+}
+
+// TestProxyHeaders: the upstream learns who calls only from the headers
+// the proxy sets (§8); spellings of Ajwt-* that CGI-style servers read as
+// the same variable, and method overrides, never reach it.
+func TestProxyHeaders(t *testing.T) {
+	w := newWorld(t)
+	run := w.startRun("acme/web")
+	tok := w.grant("planner", run, "plan")
+	read := "/repos/acme/web/contents/go.mod"
+	spoofed := http.Header{
+		"Ajwt_Agent": {"evil"}, "ajwt_run": {"evil"}, "AJWT-STEP": {"evil"}, "Ajwt-Client": {"evil"},
+		"Ajwt-Initiated-By": {"user:ceo"}, "Ajwt_approved": {"yes"},
+		"X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"DELETE"}, "X-Method-Override": {"DELETE"},
+		"X_HTTP_Method_Override": {"DELETE"}, "X-Original-Url": {"/repos/acme/web/secrets"}, "X-Rewrite-Url": {"/repos/acme/web/secrets"},
+	}
+	t.Run("intent token", func(t *testing.T) {
+		hdr := spoofed.Clone()
+		hdr.Set("Dpop", mkProof(t, w.agents["planner"].key, http.MethodGet, w.prx.URL+read, tok))
+		if code, body, _ := w.call(http.MethodGet, w.prx.URL+read, "DPoP "+tok, nil, hdr); code != 200 {
+			t.Fatalf("%d %v", code, body)
+		}
+		checkUpstreamHeaders(t, w.lastSeen, map[string]string{"ajwt-agent": "planner", "ajwt-run": run, "ajwt-step": "plan",
+			"ajwt-initiated-by": "user:alice", "ajwt-client": "app"})
+	})
+	t.Run("legacy token", func(t *testing.T) {
+		legacy := w.clientToken("app", "app-secret", "https://forge.example")
+		if code, body, _ := w.call(http.MethodGet, w.prx.URL+"/legacy/x", "Bearer "+legacy, nil, spoofed.Clone()); code != 200 {
+			t.Fatalf("%d %v", code, body)
+		}
+		checkUpstreamHeaders(t, w.lastSeen, map[string]string{"ajwt-client": "app"})
+	})
+}
+
+// checkUpstreamHeaders requires exactly the wanted Ajwt-* headers (names
+// compared as CGI reads them: any case, "_" as "-"), one value each, and
+// no credentials or method or URL overrides.
+func checkUpstreamHeaders(t *testing.T, seen http.Header, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for name, values := range seen {
+		norm := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		switch {
+		case strings.HasPrefix(norm, "ajwt-"):
+			if len(values) != 1 || got[norm] != "" {
+				t.Fatalf("%s sent more than once: %v", name, seen)
+			}
+			got[norm] = values[0]
+		case norm == "authorization" || norm == "dpop" || strings.Contains(norm, "method") || strings.HasPrefix(norm, "x-original") || strings.HasPrefix(norm, "x-rewrite"):
+			t.Fatalf("upstream saw %s: %v", name, values)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("upstream saw Ajwt headers %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("upstream saw %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
 }

@@ -14,51 +14,81 @@ import (
 )
 
 // Revocations tracks the IdP's revocation feed (§9): revoked token ids,
-// and agents and runs revoked at a time. It follows the feed by long
-// polling, so a revocation reaches the enforcer within the round trip of
-// one response (documented bound: 2 s while the IdP is reachable).
+// revoked agents, agents re-registered up to a version, and runs revoked
+// at a time. It follows the feed by long polling, so a revocation reaches
+// the enforcer within the round trip of one response (documented bound:
+// 2 s while the IdP is reachable).
 type Revocations struct {
 	feedURL string
 	client  *http.Client
 	now     func() time.Time
 	log     *slog.Logger
+	// Wait is the long-poll wait asked of the feed (whole seconds, 1–30).
+	// Default DefaultFeedWait. Set it before Follow.
+	Wait time.Duration
+	// Margin is how much longer than Wait one feed request may take.
+	// Default DefaultFeedMargin. Set it before Follow.
+	Margin time.Duration
 
-	mu     sync.RWMutex
-	cursor string
-	tokens map[string]time.Time // jti → forget after
-	agents map[string]entry
-	runs   map[string]entry
-	synced chan struct{}
-	once   sync.Once
+	mu       sync.RWMutex
+	cursor   string
+	tokens   map[string]time.Time // jti → forget after
+	agents   map[string]entry     // revoked agents
+	versions map[string]entry     // re-registered agents: highest version seen
+	runs     map[string]entry
+	health   FeedHealth
+	synced   chan struct{}
+	once     sync.Once
 }
 
 type entry struct {
-	at     int64 // revocation time (unix seconds)
-	forget time.Time
+	at      int64 // revocation time (unix seconds)
+	version int   // versions: tokens of this registration version and older are revoked
+	forget  time.Time
 }
 
 // keepFor bounds how long an entry is kept: no token lives longer than the
 // IdP's maximum lifetime (1 h) plus leeway.
 const keepFor = time.Hour + protocol.MaxLeeway
 
+const (
+	// DefaultFeedWait is the long-poll wait the enforcer asks of the feed.
+	DefaultFeedWait = 25 * time.Second
+	// DefaultFeedMargin is how much longer than the wait a feed request
+	// may take before it counts as failed.
+	DefaultFeedMargin = 10 * time.Second
+)
+
 // NewRevocations makes a tracker for feedURL; call Follow to start it.
+// Feed requests are bounded by Wait + Margin, not by hc.Timeout: a client
+// timeout shorter than the long poll would fail every poll.
 func NewRevocations(feedURL string, hc *http.Client, now func() time.Time, log *slog.Logger) *Revocations {
-	return &Revocations{feedURL: feedURL, client: hc, now: now, log: log, tokens: map[string]time.Time{},
-		agents: map[string]entry{}, runs: map[string]entry{}, synced: make(chan struct{})}
+	feed := &http.Client{}
+	if hc != nil {
+		c := *hc
+		c.Timeout = 0
+		feed = &c
+	}
+	return &Revocations{feedURL: feedURL, client: feed, now: now, log: log, Wait: DefaultFeedWait, Margin: DefaultFeedMargin,
+		tokens: map[string]time.Time{}, agents: map[string]entry{}, versions: map[string]entry{}, runs: map[string]entry{},
+		synced: make(chan struct{})}
 }
 
-// Check refuses a token that is listed, or whose agent or run was revoked
-// at or after the token was issued.
+// Check refuses a token that is listed, an intent token naming a revoked
+// agent as subject or anywhere in its delegation chain, an intent token of
+// an agent registration that was since replaced, and a token of a run
+// revoked at or after the token was issued.
 func (r *Revocations) Check(c *token.Claims) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	// Agent and run first: their reasons say more than the token entries
-	// that the same revocation also produced.
-	if e, ok := r.agents[c.Subject]; ok && c.Cnf != nil && e.at >= c.IssuedAt {
-		return protocol.ErrAgentRevokedToken.WithDescription("agent %s revoked", c.Subject)
-	}
-	if c.Intent != nil {
-		if e, ok := r.runs[c.Intent.RunID]; ok && e.at >= c.IssuedAt {
+	// that the same revocation also produced. Only intent tokens name
+	// agents: a client token's sub is a client id, another namespace.
+	if c.IsIntent() {
+		if err := r.checkAgents(c); err != nil {
+			return err
+		}
+		if e, ok := r.runs[c.Intent.RunID]; ok && c.Intent.RunID != "" && e.at >= c.IssuedAt {
 			return protocol.ErrRunRevoked.WithDescription("run revoked")
 		}
 	}
@@ -68,33 +98,62 @@ func (r *Revocations) Check(c *token.Claims) error {
 	return nil
 }
 
-// Add records entries (from the feed, or from a shared channel).
+// checkAgents: revoking an agent is permanent at the IdP, so every token
+// naming it is refused whatever its iat; a re-registration revokes the
+// subject's tokens of the replaced registration versions.
+func (r *Revocations) checkAgents(c *token.Claims) error {
+	if _, ok := r.agents[c.Subject]; ok {
+		return protocol.ErrAgentRevokedToken.WithDescription("agent %s revoked", c.Subject)
+	}
+	for _, id := range c.Intent.DelegationChain {
+		if _, ok := r.agents[id]; ok {
+			return protocol.ErrAgentRevokedToken.WithDescription("agent %s of the delegation chain revoked", id)
+		}
+	}
+	if e, ok := r.versions[c.Subject]; ok && c.AgentProof.Version <= e.version {
+		return protocol.ErrTokenRevoked.WithDescription("agent %s was re-registered; tokens of registration version %d and older are revoked", c.Subject, e.version)
+	}
+	return nil
+}
+
+// Add records entries (from the feed, or from a shared channel) and
+// forgets those past their lifetime.
 func (r *Revocations) Add(entries []FeedEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.prune()
 	forget := r.now().Add(keepFor)
 	for _, e := range entries {
 		switch e.Type {
 		case "token":
 			r.tokens[e.ID] = forget
 		case "agent":
-			r.agents[e.ID] = entry{at: e.At, forget: forget}
+			r.addAgent(e, forget)
 		case "run":
 			r.runs[e.ID] = entry{at: e.At, forget: forget}
 		}
 	}
 }
 
+func (r *Revocations) addAgent(e FeedEntry, forget time.Time) {
+	if e.Version <= 0 {
+		r.agents[e.ID] = entry{at: e.At, forget: forget}
+		return
+	}
+	if old, ok := r.versions[e.ID]; !ok || e.Version > old.version {
+		r.versions[e.ID] = entry{at: e.At, version: e.Version, forget: forget}
+	}
+}
+
+// prune runs under the write lock.
 func (r *Revocations) prune() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	now := r.now()
 	for k, t := range r.tokens {
 		if now.After(t) {
 			delete(r.tokens, k)
 		}
 	}
-	for _, m := range []map[string]entry{r.agents, r.runs} {
+	for _, m := range []map[string]entry{r.agents, r.versions, r.runs} {
 		for k, e := range m {
 			if now.After(e.forget) {
 				delete(m, k)
@@ -103,11 +162,14 @@ func (r *Revocations) prune() {
 	}
 }
 
-// FeedEntry is one entry of the §9 feed.
+// FeedEntry is one entry of the §9 feed. Version, on an agent entry,
+// means the agent was re-registered: its tokens whose agent_proof.version
+// is at most Version are revoked; without it the agent itself is revoked.
 type FeedEntry struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-	At   int64  `json:"at"`
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	At      int64  `json:"at"`
+	Version int    `json:"version,omitempty"`
 }
 
 type feedPage struct {
@@ -115,14 +177,26 @@ type feedPage struct {
 	Revoked []FeedEntry `json:"revoked"`
 }
 
+// FeedHealth is the state of the enforcer's view of the feed.
+type FeedHealth struct {
+	LastSync  time.Time // last successful read; zero before the first
+	Failures  int       // consecutive failed reads since LastSync
+	LastError error     // of the latest failed read; nil after a success
+}
+
+// Health reports the feed's state, for readiness checks and metrics.
+func (r *Revocations) Health() FeedHealth {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.health
+}
+
 // Follow long-polls the feed until the returned stop function is called.
 // It first syncs once, synchronously, so that no token revoked before the
 // enforcer started slips through.
 func (r *Revocations) Follow(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	if err := r.poll(ctx, 0); err != nil {
-		r.log.Warn("revocation feed: initial sync failed", "err", err)
-	}
+	r.record(ctx, r.poll(ctx, 0))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -134,23 +208,52 @@ func (r *Revocations) Follow(ctx context.Context) (stop func()) {
 func (r *Revocations) loop(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		if err := r.poll(ctx, 25); err != nil {
-			r.log.Warn("revocation feed unreachable; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 2*time.Second)
+		err := r.poll(ctx, r.Wait)
+		r.record(ctx, err)
+		if err == nil {
+			backoff = 100 * time.Millisecond
 			continue
 		}
-		backoff = 100 * time.Millisecond
-		r.prune()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 
-func (r *Revocations) poll(ctx context.Context, wait int) error {
-	u := r.feedURL + "?wait=" + itoa(wait)
+// record updates the health and logs a failure streak once, when it
+// starts, and once more when the feed answers again: a feed that is down
+// for an hour must not write a warning per retry.
+func (r *Revocations) record(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // stopping: not the feed's failure
+	}
+	r.mu.Lock()
+	h := &r.health
+	prev := *h
+	if err != nil {
+		h.Failures++
+		h.LastError = err
+	} else {
+		h.LastSync, h.Failures, h.LastError = r.now(), 0, nil
+	}
+	r.mu.Unlock()
+	switch {
+	case err != nil && prev.Failures == 0:
+		r.log.Warn("revocation feed unreachable; retrying until it answers", "err", err)
+	case err == nil && prev.Failures > 0:
+		r.log.Info("revocation feed reachable again", "failed_reads", prev.Failures, "last_error", prev.LastError.Error())
+	}
+}
+
+// poll reads one page, waiting up to wait for news; the request may take
+// wait + Margin.
+func (r *Revocations) poll(ctx context.Context, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait+r.Margin)
+	defer cancel()
+	u := r.feedURL + "?wait=" + strconv.Itoa(int(wait/time.Second))
 	r.mu.RLock()
 	if r.cursor != "" {
 		u += "&since=" + url.QueryEscape(r.cursor)
@@ -170,5 +273,3 @@ func (r *Revocations) poll(ctx context.Context, wait int) error {
 
 // Synced is closed after the first successful read of the feed.
 func (r *Revocations) Synced() <-chan struct{} { return r.synced }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -20,11 +20,18 @@ type Subject struct {
 	ExecutionContext map[string]string
 }
 
-// Match finds the first route for method and the request's escaped path.
-// The path is matched segment by segment on its escaped form, so "%2F"
-// never splits a segment.
+// Match finds the first route for method and a request path as sent
+// (escaped). The path is canonicalized first (CanonicalPath): one that is
+// not canonical matches nothing, so a caller that skips the enforcer's
+// refusal still cannot route a spelling past a rule. Segments are matched
+// in canonical escaped form, so "%2F" never splits one, and a trailing "/"
+// is not significant.
 func (p *Policy) Match(method, escapedPath string) (*Route, map[string]string, bool) {
-	segs := splitPath(escapedPath)
+	canonical, err := CanonicalPath(escapedPath)
+	if err != nil {
+		return nil, nil, false
+	}
+	segs := splitPath(canonical)
 	for _, r := range p.routes {
 		if r.method != "*" && r.method != method {
 			continue
@@ -36,8 +43,10 @@ func (p *Policy) Match(method, escapedPath string) (*Route, map[string]string, b
 	return nil, nil, false
 }
 
-func splitPath(escaped string) []string {
-	return strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+// splitPath splits a canonical path into segments without its trailing
+// "/"; the root "/" is one empty segment, which "/**" matches.
+func splitPath(canonical string) []string {
+	return strings.Split(trimTrailingSlash(canonical)[1:], "/")
 }
 
 func (r *Route) match(segs []string) (map[string]string, bool) {

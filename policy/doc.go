@@ -10,5 +10,10 @@
 //	route, params, ok := p.Match("POST", "/repos/acme/web/pulls")
 //	err = route.Authorize(params, policy.Subject{...})
 //
+// Paths are matched in the one canonical form of §8 (CanonicalPath): the
+// enforcer refuses a path that has none with 400 non_canonical_path, and
+// the proxy forwards the canonical form, so the path a rule was applied to
+// is the path the upstream serves.
+//
 // Every refusal is a *protocol.Error with a stable reason code.
 package policy

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/ajwt/ajwt/protocol"
 )
 
 // Rules is a policy file's content (§8).
@@ -126,11 +128,11 @@ func compileRule(rule Rule) (*Route, error) {
 
 func (r *Route) compilePath() error {
 	path := r.Match.Path
-	if !strings.HasPrefix(path, "/") {
-		return invalid(&r.Rule, "match.path must start with /")
+	if !strings.HasPrefix(path, "/") || strings.Contains(path, "//") {
+		return invalid(&r.Rule, "match.path must start with / and have no empty segment")
 	}
-	parts := strings.Split(path[1:], "/")
 	seen := map[string]bool{}
+	parts := splitPath(path)
 	for i, part := range parts {
 		switch {
 		case part == "**" && i == len(parts)-1:
@@ -147,10 +149,33 @@ func (r *Route) compilePath() error {
 		case strings.ContainsAny(part, "{}*"):
 			return invalid(&r.Rule, "path segment %q mixes text and a parameter", part)
 		default:
-			r.segments = append(r.segments, segment{literal: part})
+			literal, err := canonicalLiteral(part, len(parts) == 1)
+			if err != nil {
+				return invalid(&r.Rule, "path segment %q: %v", part, err)
+			}
+			r.segments = append(r.segments, segment{literal: literal})
 		}
 	}
 	return r.checkContextParams(seen)
+}
+
+// canonicalLiteral puts a template's literal segment in the form request
+// segments are compared in; a segment no canonical path can hold (empty,
+// dot, ";", encoded "/") would never match, so it is an error. The empty
+// segment of the root template "/" is the exception.
+func canonicalLiteral(part string, only bool) (string, error) {
+	if part == "" && only {
+		return "", nil
+	}
+	if part == "" {
+		return "", errors.New("empty segment")
+	}
+	c, err := CanonicalPath("/" + part)
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return "", errors.New(pe.Description)
+	}
+	return c[1:], nil
 }
 
 func (r *Route) checkContextParams(params map[string]bool) error {

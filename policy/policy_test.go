@@ -18,6 +18,8 @@ func testPolicy(t *testing.T) *Policy {
 			{Match: MatchRule{Method: "GET", Path: "/health"}, Public: true},
 			{Match: MatchRule{Method: "GET", Path: "/legacy/**"}, Legacy: "allow"},
 			{Match: MatchRule{Method: "*", Path: "/any/{x}"}},
+			{Match: MatchRule{Method: "GET", Path: "/caf%c3%a9/%7ex/"}},
+			{Match: MatchRule{Method: "GET", Path: "/"}},
 		},
 	})
 	if err != nil {
@@ -35,13 +37,24 @@ func TestMatch(t *testing.T) {
 	}{
 		{"POST", "/repos/acme/web/pulls", 0, map[string]string{"owner": "acme", "repo": "web"}},
 		{"GET", "/repos/acme/web/pulls", -1, nil},
-		{"POST", "/repos/acme/web/pulls/", -1, nil},
-		{"POST", "/repos/acme%2Fx/web/pulls", -1, nil}, // %2F never binds a parameter
+		{"POST", "/repos/acme/web/pulls/", 0, map[string]string{"owner": "acme", "repo": "web"}}, // trailing / not significant
+		{"POST", "/repos/acme%2Fx/web/pulls", -1, nil},                                           // %2F never binds a parameter
 		{"POST", "/repos/ac%6De/web/pulls", 0, map[string]string{"owner": "acme", "repo": "web"}},
+		{"POST", "/repos/acme/web/%70ulls", 0, map[string]string{"owner": "acme", "repo": "web"}},
+		{"POST", "/repos/ac%3ae/web/pulls", 0, map[string]string{"owner": "ac:e", "repo": "web"}},
 		{"POST", "/repos//web/pulls", -1, nil},
+		{"POST", "/repos/acme/x/../web/pulls", -1, nil}, // not canonical: matches nothing
+		{"POST", "/repos/acme/web/pulls;x", -1, nil},
 		{"GET", "/health", 1, nil},
+		{"GET", "/health/", 1, nil},
+		{"GET", "/%68ealth", 1, nil},
 		{"GET", "/legacy", -1, nil},
+		{"GET", "/legacy/", -1, nil},
 		{"GET", "/legacy/a/b/c", 2, nil},
+		{"GET", "/legacy/a/b/c/", 2, nil},
+		{"GET", "/caf%c3%a9/~x", 4, nil},
+		{"GET", "/caf%C3%A9/%7Ex", 4, nil},
+		{"GET", "/", 5, nil},
 		{"DELETE", "/any/1", 3, map[string]string{"x": "1"}},
 	}
 	routes := p.Routes()
@@ -118,6 +131,12 @@ func TestCompileRejects(t *testing.T) {
 		"** in the middle":   withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/a/**/b"}}),
 		"repeated param":     withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/{a}/{a}"}}),
 		"bad legacy":         withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/"}, Legacy: "maybe"}),
+		"dot segment":        withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/a/../b"}}),
+		"encoded dot":        withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/a/%2e"}}),
+		"empty segment":      withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/a//b"}}),
+		"path parameter":     withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/a;b"}}),
+		"encoded slash":      withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/a%2Fb"}}),
+		"malformed escape":   withRoute(base, Rule{Match: MatchRule{Method: "GET", Path: "/a%zz"}}),
 	}
 	for name, rules := range tests {
 		t.Run(name, func(t *testing.T) {

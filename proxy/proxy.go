@@ -1,7 +1,9 @@
 // Package proxy is the enforcing reverse proxy of PROTOCOL.md §8: it puts
-// the middleware in front of an unmodified API, strips credentials and
-// spoofable identity headers, and tells the upstream who is calling in
-// Ajwt-Agent, Ajwt-Run, Ajwt-Step and Ajwt-Initiated-By.
+// the middleware in front of an unmodified API, forwards the canonical path
+// the policy was applied to (never the raw one), strips credentials,
+// spoofable identity headers and method or URL overrides, and tells the
+// upstream who is calling in Ajwt-Agent, Ajwt-Run, Ajwt-Step,
+// Ajwt-Initiated-By and Ajwt-Client.
 package proxy
 
 import (
@@ -12,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +43,20 @@ func New(upstream *url.URL, enf *middleware.Enforcer, opts Options) (http.Handle
 		FlushInterval: -1, // stream bodies as they come
 		BufferPool:    &bufferPool{},
 	}
-	return enf.Handler(rp), nil
+	return enf.Handler(canonicalOnly(rp)), nil
+}
+
+// canonicalOnly forwards only requests whose canonical path the enforcer
+// determined. Behind enf.Handler every forwarded request has one; the
+// check makes sure the raw path can never be the fallback.
+func canonicalOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := middleware.PathFromContext(r.Context()); !ok {
+			http.Error(w, "request did not pass the enforcer", http.StatusInternalServerError)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // bufferPool reuses the body-copy buffers: without one, ReverseProxy
@@ -86,20 +100,21 @@ const (
 	HeaderRun         = "Ajwt-Run"
 	HeaderStep        = "Ajwt-Step"
 	HeaderInitiatedBy = "Ajwt-Initiated-By"
+	HeaderClient      = "Ajwt-Client"
 )
 
-// rewrite strips the caller's credentials and every incoming Ajwt-* header
-// (a client must not be able to claim an identity), then sets ours from the
-// verified token.
+// rewrite forwards the canonical path, strips the caller's credentials and
+// the headers a client could claim an identity or another request with,
+// then sets ours from the verified token.
 func rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
+	path, _ := middleware.PathFromContext(pr.In.Context()) // canonicalOnly made sure
+	setPath(pr.Out.URL, path)
 	pr.SetURL(upstream)
 	pr.SetXForwarded()
 	h := pr.Out.Header
-	h.Del("Authorization")
-	h.Del("DPoP")
 	for name := range h {
-		if strings.HasPrefix(http.CanonicalHeaderKey(name), "Ajwt-") {
-			h.Del(name)
+		if dropHeader(name) {
+			delete(h, name)
 		}
 	}
 	v, ok := middleware.FromContext(pr.In.Context())
@@ -107,12 +122,63 @@ func rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 		return
 	}
 	c := v.Claims
-	h.Set(HeaderAgent, c.Subject)
-	if c.Intent != nil {
-		setIf(h, HeaderRun, c.Intent.RunID)
-		setIf(h, HeaderStep, c.Intent.WorkflowStep)
-		setIf(h, HeaderInitiatedBy, c.Intent.InitiatedBy)
+	setIf(h, HeaderClient, c.ClientID)
+	if !c.IsIntent() {
+		return // a client id is no agent id: a legacy token names no agent
 	}
+	setIf(h, HeaderAgent, c.Subject)
+	setIf(h, HeaderRun, c.Intent.RunID)
+	setIf(h, HeaderStep, c.Intent.WorkflowStep)
+	setIf(h, HeaderInitiatedBy, c.Intent.InitiatedBy)
+}
+
+// setPath makes u's path the canonical one: RawPath is what goes on the
+// wire, Path its decoding (a canonical path always decodes).
+func setPath(u *url.URL, canonical string) {
+	decoded, err := url.PathUnescape(canonical)
+	if err != nil {
+		decoded, canonical = "/", "/"
+	}
+	u.Path, u.RawPath = decoded, canonical
+}
+
+// dropHeader reports whether an incoming header must not reach the
+// upstream: credentials (Authorization, DPoP), anything named like the
+// headers the proxy sets (Ajwt-*), and headers that make common frameworks
+// serve another method (X-HTTP-Method-Override, X-HTTP-Method,
+// X-Method-Override) or another path (X-Original-URL, X-Rewrite-URL) than
+// the one the policy decided on. Names are compared as CGI, WSGI and Rack
+// read them: in any case, with "_" the same as "-".
+func dropHeader(name string) bool {
+	if len(name) >= 5 && headerEq(name[:5], "ajwt-") {
+		return true
+	}
+	for _, d := range [...]string{"authorization", "dpop", "x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url"} {
+		if headerEq(name, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerEq compares a header name with a lowercase, "-"-separated one.
+func headerEq(name, want string) bool {
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func setIf(h http.Header, k, v string) {
@@ -129,7 +195,8 @@ func upstreamError(w http.ResponseWriter, r *http.Request, err error, log *slog.
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
-	log.Warn("upstream error", "method", r.Method, "path", r.URL.Path, "err", err)
+	path, _ := middleware.PathFromContext(r.Context())
+	log.Warn("upstream error", "method", r.Method, "path", path, "err", err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"error":"upstream_unavailable","error_description":"the upstream API did not answer"}` + "\n"))

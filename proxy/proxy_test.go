@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,5 +98,43 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 	if _, err := proxy.New(&url.URL{Path: "/relative"}, nil, proxy.Options{}); err == nil {
 		t.Fatal("relative upstream accepted")
+	}
+}
+
+// TestForwardsCanonicalPath: public routes too are forwarded with the
+// canonical path (§8), and a path that is not canonical never reaches the
+// upstream.
+func TestForwardsCanonicalPath(t *testing.T) {
+	var hits atomic.Int64
+	var seen atomic.Value
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		seen.Store(r.RequestURI)
+	}))
+	defer upstream.Close()
+	srv := publicProxy(t, upstream.URL+"/base", proxy.Options{})
+	for _, tt := range []struct{ path, want string }{
+		{"/a/%7e%62/", "/base/a/~b/"},
+		{"/a/%c3%a9%2a?x=%2e", "/base/a/%C3%A9%2A?x=%2e"},
+		{"/a/%2e%2e/b", ""},
+		{"/a/b;c", ""},
+		{"/a//b", ""},
+		{"/a%2Fb", ""},
+	} {
+		before := hits.Load()
+		res, err := http.Get(srv.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if tt.want == "" {
+			if res.StatusCode != http.StatusBadRequest || hits.Load() != before {
+				t.Fatalf("%s: %d, upstream hit %d times", tt.path, res.StatusCode, hits.Load()-before)
+			}
+			continue
+		}
+		if res.StatusCode != http.StatusOK || seen.Load() != tt.want {
+			t.Fatalf("%s: %d, upstream saw %v, want %s", tt.path, res.StatusCode, seen.Load(), tt.want)
+		}
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -88,34 +90,71 @@ func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, add
 		return err
 	}
 	defer enf.Close()
-	if rdb != nil && enf.Revocations() != nil {
-		stop := redisx.Subscribe(ctx, rdb, enf.Revocations(), logger)
-		defer stop()
+	if rev := enf.Revocations(); rev != nil {
+		reg.MustRegister(feedMetrics(rev)...)
+		if rdb != nil {
+			stop := redisx.Subscribe(ctx, rdb, rev, logger)
+			defer stop()
+		}
 	}
 	h, err := proxy.New(up, enf, proxy.Options{Logger: logger})
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", h)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	logger.Info("ajwt proxy serving", "addr", ln.Addr().String(), "upstream", up.String(), "issuer", pol.Issuer)
-	return serveHTTP(ctx, ln, mux, logger)
+	return serveHTTP(ctx, ln, proxyRoutes(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), h), logger)
 }
 
-// accessLog records each decision with agent, run and step — never the
-// token or the proof.
+// proxyRoutes serves /metrics and hands everything else to the proxy as
+// it came. Not a ServeMux: that cleans paths and redirects "/a/../b" to
+// "/b", where §8 wants the enforcer to refuse it (400 non_canonical_path).
+func proxyRoutes(metrics, proxied http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		proxied.ServeHTTP(w, r)
+	})
+}
+
+// feedMetrics shows whether revocations still arrive: an enforcer that
+// cannot read the feed keeps accepting tokens revoked since.
+func feedMetrics(rev *middleware.Revocations) []prometheus.Collector {
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ajwt_proxy_revocation_feed_last_sync_seconds",
+		Help: "Seconds since the revocation feed was last read successfully (+Inf before the first read)."}, func() float64 {
+		last := rev.Health().LastSync
+		if last.IsZero() {
+			return math.Inf(1)
+		}
+		return time.Since(last).Seconds()
+	})
+	failures := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ajwt_proxy_revocation_feed_failures",
+		Help: "Consecutive failed reads of the revocation feed (0 while it answers)."}, func() float64 {
+		return float64(rev.Health().Failures)
+	})
+	return []prometheus.Collector{age, failures}
+}
+
+// accessLog records each decision with the canonical path, agent, run and
+// step — never the token or the proof. A path refused as non-canonical is
+// logged as raw_path.
 func accessLog(log *slog.Logger, decisions *prometheus.CounterVec) func(*http.Request, *middleware.Verified, error) {
 	return func(r *http.Request, v *middleware.Verified, err error) {
-		attrs := []any{"method", r.Method, "path", r.URL.Path}
+		attrs := []any{"method", r.Method}
+		if path, ok := middleware.PathFromContext(r.Context()); ok {
+			attrs = append(attrs, "path", path)
+		} else {
+			attrs = append(attrs, "raw_path", r.URL.EscapedPath())
+		}
 		if v != nil {
-			attrs = append(attrs, "agent", v.Claims.Subject)
-			if in := v.Claims.Intent; in != nil {
-				attrs = append(attrs, "run", in.RunID, "step", in.WorkflowStep)
+			attrs = append(attrs, "client", v.Claims.ClientID)
+			if c := v.Claims; c.IsIntent() {
+				attrs = append(attrs, "agent", c.Subject, "run", c.Intent.RunID, "step", c.Intent.WorkflowStep)
 			}
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package redisx
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"testing"
@@ -67,10 +68,13 @@ func TestRevocationFanout(t *testing.T) {
 	defer stop()
 	time.Sleep(50 * time.Millisecond) // let the subscription start
 	now := time.Now()
-	if err := Publish(context.Background(), rdb, []middleware.FeedEntry{{Type: "agent", ID: "patcher", At: now.Unix()}}); err != nil {
+	// A re-registration (version) and a revoked agent: the version member
+	// must travel too.
+	if err := Publish(context.Background(), rdb, []middleware.FeedEntry{{Type: "agent", ID: "planner", At: now.Unix(), Version: 1},
+		{Type: "agent", ID: "patcher", At: now.Unix()}}); err != nil {
 		t.Fatal(err)
 	}
-	claims := &token.Claims{Subject: "patcher", IssuedAt: now.Unix() - 1, Cnf: &token.Confirmation{JKT: "x"}}
+	claims := intentClaims("patcher", now.Unix()-1)
 	deadline := time.Now().Add(2 * time.Second)
 	for r.Check(claims) == nil {
 		if time.Now().After(deadline) {
@@ -81,6 +85,14 @@ func TestRevocationFanout(t *testing.T) {
 	if err := r.Check(claims); err == nil || !isAgentRevoked(err) {
 		t.Fatalf("err = %v", err)
 	}
+	if err := r.Check(intentClaims("planner", now.Unix()-1)); err == nil || !errors.Is(err, protocol.ErrTokenRevoked) {
+		t.Fatalf("token of a re-registered agent: err = %v", err)
+	}
+}
+
+func intentClaims(agent string, iat int64) *token.Claims {
+	return &token.Claims{Subject: agent, ClientID: "app", IssuedAt: iat, ID: "jti-" + agent, Cnf: &token.Confirmation{JKT: "x"},
+		AgentProof: &token.AgentProof{Version: 1}, Intent: &token.Intent{ExecutedBy: agent, DelegationChain: []string{agent}}}
 }
 
 func isAgentRevoked(err error) bool {
