@@ -65,6 +65,7 @@ const (
 	ReasonLegacyTokenRefused = "legacy_token_refused"
 	ReasonInsufficientScope  = "insufficient_scope"
 	ReasonNoRoute            = "no_route"
+	ReasonNonCanonicalPath   = "non_canonical_path"
 )
 
 func tokenErr(reason string) *Error {
@@ -113,4 +114,7 @@ var (
 	ErrNonceRequired   = &Error{Code: CodeUseDPoPNonce, Reason: ReasonNonceRequired, Status: http.StatusUnauthorized}
 
 	ErrInvalidRequest = &Error{Code: CodeInvalidRequest, Status: http.StatusBadRequest}
+	// ErrNonCanonicalPath refuses a request path the enforcer will not
+	// route or forward (§8 path canonicalization).
+	ErrNonCanonicalPath = &Error{Code: CodeInvalidRequest, Reason: ReasonNonCanonicalPath, Status: http.StatusBadRequest}
 )
