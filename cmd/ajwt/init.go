@@ -38,6 +38,7 @@ type initClient struct {
 	id, secret, hash string
 	scopes           []string
 	audiences        []string
+	approvesFor      []string
 }
 
 func (e *env) initDir(dir, issuer string) error {
@@ -85,7 +86,7 @@ func initClients() ([]initClient, error) {
 	clients := []initClient{
 		{id: "admin", scopes: []string{"ajwt:admin"}},
 		{id: "patch-app", scopes: []string{"ajwt:run", "repo:read"}, audiences: []string{"https://forge.example", "https://osv.example"}},
-		{id: "approver", scopes: []string{"ajwt:approve"}},
+		{id: "approver", scopes: []string{"ajwt:approve"}, approvesFor: []string{"patch-app"}},
 	}
 	for i := range clients {
 		clients[i].secret = authserver.GenerateSecret()
@@ -156,6 +157,9 @@ func renderConfig(issuer string, clients []initClient, agents, workflow string) 
 		fmt.Fprintf(&b, "  - client_id: %s\n    client_secret_hash: %q\n    scopes: [%s]\n", c.id, c.hash, strings.Join(c.scopes, ", "))
 		if len(c.audiences) > 0 {
 			fmt.Fprintf(&b, "    audiences: [%s]\n", strings.Join(c.audiences, ", "))
+		}
+		if len(c.approvesFor) > 0 {
+			fmt.Fprintf(&b, "    approves_for: [%s]   # whose runs it may approve\n", strings.Join(c.approvesFor, ", "))
 		}
 	}
 	b.WriteString("agents:\n" + agents + "workflows:\n")

@@ -47,7 +47,7 @@ func (f *storeFlags) open(ctx context.Context, create bool) (store.Store, error)
 	if f.dsn != "" {
 		return nil, fmt.Errorf("--store: want a postgres:// URL (SQLite is chosen with --data)")
 	}
-	return openStore(ctx, f.dataDir, create, f.sync)
+	return openStore(ctx, f.dataDir, create, sqlstore.Options{Synchronous: f.sync, Logger: f.logger})
 }
 
 // cipher reads the key-encryption key from --kek-file or AJWT_KEK (64 hex
@@ -175,7 +175,7 @@ func serverOptions(ctx context.Context, sf *storeFlags, logger *slog.Logger) (au
 	opts.OnRevoke = func(revs []*store.Revocation) {
 		entries := make([]middleware.FeedEntry, len(revs))
 		for i, r := range revs {
-			entries[i] = middleware.FeedEntry{Type: r.Type, ID: r.ID, At: r.At.Unix()}
+			entries[i] = middleware.FeedEntry{Type: r.Type, ID: r.ID, At: r.At.Unix(), Version: r.Version}
 		}
 		if err := redisx.Publish(context.Background(), rdb, entries); err != nil {
 			logger.Warn("revocation fan-out failed; enforcers still get it from the feed", "err", err)
@@ -217,8 +217,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, logger *slo
 }
 
 // openStore opens (create: and creates) the SQLite database of a data
-// directory.
-func openStore(ctx context.Context, dataDir string, create bool, sync string) (store.Store, error) {
+// directory. The store keeps the database files private (0600) whatever
+// the directory's mode, and logs any it had to tighten.
+func openStore(ctx context.Context, dataDir string, create bool, opts sqlstore.Options) (store.Store, error) {
 	if dataDir == "" {
 		return nil, errors.New("--data is required")
 	}
@@ -231,5 +232,5 @@ func openStore(ctx context.Context, dataDir string, create bool, sync string) (s
 	if _, err := os.Stat(path); !create && err != nil {
 		return nil, fmt.Errorf("no ajwt database in %s: %w", dataDir, err)
 	}
-	return sqlstore.OpenSQLite(ctx, path, sqlstore.Options{Synchronous: sync})
+	return sqlstore.OpenSQLite(ctx, path, opts)
 }

@@ -167,14 +167,30 @@ func (s *Server) registerAgent(ctx context.Context, id string, b *agentBody, by 
 			return err
 		}
 		if old != nil {
-			if revoked, err = s.revokeTokens(ctx, tx, store.TokenFilter{AgentID: id, Active: true, Now: s.now()}); err != nil {
+			if revoked, err = s.revokeOldVersion(ctx, tx, id, old.Version); err != nil {
 				return err
 			}
 		}
 		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: "register_agent", ClientID: a.ClientID, AgentID: id, Outcome: "ok", Detail: versionDetail(a, by)})
 	})
+	if err != nil {
+		return nil, false, err
+	}
 	s.feed.notify(revoked)
-	return a, created, err
+	return a, created, nil
+}
+
+// revokeOldVersion publishes a re-registration on the feed (one entry:
+// tokens of version old and older are revoked) and revokes the live tokens
+// whose chain names the agent, each with its own entry for introspection
+// and older enforcers; delegations formed under the old version are freed.
+func (s *Server) revokeOldVersion(ctx context.Context, tx store.Tx, id string, old int) ([]*store.Revocation, error) {
+	rev, err := s.revokeVersions(ctx, tx, id, old)
+	if err != nil {
+		return nil, err
+	}
+	more, err := s.revokeTokens(ctx, tx, store.TokenFilter{ChainAgent: id, Active: true, Now: s.now()})
+	return append([]*store.Revocation{rev}, more...), err
 }
 
 func (s *Server) nextVersion(a, old *store.Agent) {

@@ -25,10 +25,12 @@ type client struct {
 	jwks      *jose.JSONWebKeySet // private_key_jwt keys
 	scopes    []string
 	audiences []string
+	// approvesFor: the clients whose runs this client may approve (§5).
+	approvesFor []string
 }
 
 func newClient(cc ClientConfig) (*client, error) {
-	c := &client{id: cc.ClientID, scopes: cc.Scopes, audiences: cc.Audiences}
+	c := &client{id: cc.ClientID, scopes: cc.Scopes, audiences: cc.Audiences, approvesFor: cc.ApprovesFor}
 	switch {
 	case cc.ClientSecret != "":
 		// The plaintext is in the configuration file already, so a KDF

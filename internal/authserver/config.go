@@ -46,6 +46,7 @@ type ClientConfig struct {
 	Scopes           []string        `yaml:"scopes"`
 	Audiences        []string        `yaml:"audiences"`
 	JWKS             yaml.Node       `yaml:"jwks"`
+	ApprovesFor      []string        `yaml:"approves_for"` // clients whose runs it may approve (§5); absent: none
 	jwksJSON         json.RawMessage // JWKS converted to JSON at load
 }
 
@@ -69,7 +70,7 @@ type AgentConfig struct {
 type WorkflowDecl struct {
 	WorkflowID         string    `yaml:"workflow_id"`
 	Steps              []StepDef `yaml:"steps"`
-	MaxDelegationDepth int       `yaml:"max_delegation_depth"`
+	MaxDelegationDepth *int      `yaml:"max_delegation_depth"` // absent: the server's limit; 0: none
 }
 
 // LoadConfig reads and checks a configuration file.
@@ -173,6 +174,20 @@ func (c *Config) checkClients() error {
 		for _, a := range cl.Audiences {
 			if !validResource(a) {
 				return fmt.Errorf("config: clients[%d].audiences: %q is not an absolute URI", i, a)
+			}
+		}
+	}
+	return c.checkApprovesFor(seen)
+}
+
+// checkApprovesFor refuses approves_for entries naming no configured
+// client: a typo would otherwise silently leave runs unapprovable, or bind
+// an approver to a client configured later by mistake.
+func (c *Config) checkApprovesFor(known map[string]bool) error {
+	for i, cl := range c.Clients {
+		for _, id := range cl.ApprovesFor {
+			if !known[id] {
+				return fmt.Errorf("config: clients[%d] (%s).approves_for: unknown client %q", i, cl.ClientID, id)
 			}
 		}
 	}

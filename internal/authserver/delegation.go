@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 // invalid_delegation only after the step checks.
 type delegation struct {
 	delegator string
+	jkt       string // the delegator's key the assertion verified with
 	claims    assertionClaims
 	err       error
 }
@@ -56,7 +58,7 @@ func (s *Server) verifyAssertion(ctx context.Context, c *client, raw string) *de
 		return d
 	}
 	d.delegator = unverified.Issuer
-	jwk, err := s.delegatorKey(ctx, c, d.delegator)
+	jwk, err := s.delegatorKey(ctx, c, d)
 	if err != nil {
 		d.err = err
 		return d
@@ -92,15 +94,18 @@ func checkAssertionHeader(raw string) error {
 	return nil
 }
 
-func (s *Server) delegatorKey(ctx context.Context, c *client, id string) (*jose.JSONWebKey, error) {
-	a, err := s.ownAgent(ctx, c, id)
+// delegatorKey returns the delegator's registered key and records its
+// thumbprint, which the grant's transaction checks again.
+func (s *Server) delegatorKey(ctx context.Context, c *client, d *delegation) (*jose.JSONWebKey, error) {
+	a, err := s.ownAgent(ctx, c, d.delegator)
 	if err != nil {
-		return nil, errDelegation("delegator %s is not a registered, unrevoked agent of this client", id)
+		return nil, errDelegation("delegator %s is not a registered, unrevoked agent of this client", d.delegator)
 	}
 	jwk, err := keys.ParsePublicJWK(a.PublicJWK)
 	if err != nil {
 		return nil, err
 	}
+	d.jkt = a.JKT
 	return jwk, nil
 }
 
@@ -148,64 +153,212 @@ func (d *delegation) checkClaims(issuer, delegate, runID, step string, now time.
 	return nil
 }
 
-// stepChain works out the delegation chain and parent token of a new step
-// token from server-side records only.
-func (s *Server) stepChain(ctx context.Context, tx store.Tx, run *store.Run, wf *WorkflowDef, def *StepDef, st *store.Step, a *store.Agent, d *delegation, renewal bool) ([]string, string, error) {
+// holding is how a step is held: the chain of its tokens, the token the
+// delegation hangs off (if any) and the versions of the chain's agents
+// when it was formed.
+type holding struct {
+	chain    []string
+	parent   string
+	versions []int
+}
+
+func (h *holding) sameAs(st *store.Step) bool {
+	return slices.Equal(st.Chain, h.chain) && st.Parent == h.parent && slices.Equal(st.ChainVersions, h.versions)
+}
+
+// delegated reports a step held under a delegation rather than directly.
+func delegated(st *store.Step) bool { return len(st.Chain) > 1 || st.Parent != "" }
+
+// stepChain works out how a new step token is held, from server-side
+// records only. The agents it reads stay locked until the grant commits
+// (§6.3: every check holds at the moment of issuance).
+func (s *Server) stepChain(ctx context.Context, tx store.Tx, run *store.Run, wf *WorkflowDef, def *StepDef, st *store.Step, a *store.Agent, d *delegation, renewal bool) (*holding, error) {
 	if d == nil {
-		if renewal {
-			return st.Chain, st.Parent, nil // kept on the step: no token scan per renewal
+		if renewal && delegated(st) {
+			// Kept on the step, and found intact by freeBrokenHolding.
+			return &holding{chain: st.Chain, parent: st.Parent, versions: st.ChainVersions}, nil
 		}
-		return []string{a.AgentID}, "", nil
+		return &holding{chain: []string{a.AgentID}, versions: []int{a.Version}}, nil
 	}
 	if d.err != nil {
-		return nil, "", d.err
+		return nil, d.err
 	}
 	if err := d.checkClaims(s.cfg.Issuer, a.AgentID, run.RunID, def.ID, s.now()); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	delegator, err := tx.Agent(ctx, d.delegator)
+	delegator, err := tx.AgentForShare(ctx, d.delegator)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	if err != nil || delegator.Revoked || delegator.ClientID != a.ClientID {
-		return nil, "", errDelegation("delegator %s is not a registered, unrevoked agent of this client", d.delegator)
+		return nil, errDelegation("delegator %s is not a registered, unrevoked agent of this client", d.delegator)
 	}
-	allowed := slices.Contains(def.DelegatedBy, d.delegator) ||
-		(slices.Contains(delegator.MayDelegateTo, a.AgentID) && (def.Agent == d.delegator || def.Agent == a.AgentID))
-	if !allowed {
-		return nil, "", errDelegation("%s may not delegate step %q to %s", d.delegator, def.ID, a.AgentID)
+	if delegator.JKT != d.jkt {
+		return nil, errDelegation("delegator %s was registered with another key since the assertion was checked", d.delegator)
+	}
+	if err := allowDelegation(def, delegator, a.AgentID); err != nil {
+		return nil, err
 	}
 	return s.extendChain(ctx, tx, run, wf, d.delegator, a.AgentID)
 }
 
-// extendChain appends delegate to the delegator's own chain in the run.
-func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, wf *WorkflowDef, delegator, delegate string) ([]string, string, error) {
-	chain, parent := []string{delegator}, ""
-	if t := latestToken(ctx, tx, store.TokenFilter{RunID: run.RunID, AgentID: delegator}, ""); t != nil {
-		chain, parent = slices.Clone(t.Chain), t.JTI
+// allowDelegation applies §6.3: a step's delegated_by names every agent
+// that may delegate it, whatever their may_delegate_to says; without it,
+// the delegator's may_delegate_to must name the delegate, and one of the
+// two must be the step's agent.
+func allowDelegation(def *StepDef, delegator *store.Agent, delegate string) error {
+	if len(def.DelegatedBy) > 0 {
+		if !slices.Contains(def.DelegatedBy, delegator.AgentID) {
+			return errDelegation("step %q is delegated only by %s", def.ID, strings.Join(def.DelegatedBy, ", "))
+		}
+		return nil
 	}
-	if slices.Contains(chain, delegate) {
-		return nil, "", errDelegation("delegation would form a cycle through %s", delegate)
+	if !slices.Contains(delegator.MayDelegateTo, delegate) {
+		return errDelegation("%s's may_delegate_to does not list %s", delegator.AgentID, delegate)
 	}
-	chain = append(chain, delegate)
-	if max := wf.maxDepth(s.cfg.MaxDelegations); len(chain)-1 > max {
-		return nil, "", errDelegation("delegation chain of %d hops exceeds the maximum of %d", len(chain)-1, max)
+	if def.Agent != delegator.AgentID && def.Agent != delegate {
+		return errDelegation("step %q is %s's: only it delegates it or is delegated it", def.ID, def.Agent)
 	}
-	return chain, parent, nil
+	return nil
 }
 
-// latestToken returns the newest token matching f (and step, when set).
-// It scans the delegator's tokens in one run: a handful.
-func latestToken(ctx context.Context, tx store.Tx, f store.TokenFilter, step string) *store.Token {
-	all, err := tx.Tokens(ctx, f)
+// extendChain appends delegate to the delegator's own chain in the run
+// and records the versions of the chain's agents.
+func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, wf *WorkflowDef, delegator, delegate string) (*holding, error) {
+	max := wf.maxDepth(s.cfg.MaxDelegations)
+	if max == 0 {
+		return nil, errDelegation("workflow %s allows no delegation", run.WorkflowID)
+	}
+	h := &holding{chain: []string{delegator}}
+	if t := delegatorToken(ctx, tx, run.RunID, delegator); t != nil {
+		// A delegation hanging off a revoked token would be void at once.
+		if t.Revoked {
+			return nil, errDelegation("%s's tokens in this run are revoked", delegator)
+		}
+		h.chain, h.parent = slices.Clone(t.Chain), t.JTI
+	}
+	if slices.Contains(h.chain, delegate) {
+		return nil, errDelegation("delegation would form a cycle through %s", delegate)
+	}
+	h.chain = append(h.chain, delegate)
+	if len(h.chain)-1 > max {
+		return nil, errDelegation("delegation chain of %d hops exceeds the maximum of %d", len(h.chain)-1, max)
+	}
+	var err error
+	h.versions, err = chainVersions(ctx, tx, h.chain)
+	return h, err
+}
+
+// chainVersions reads (and locks) the chain's agents: all registered and
+// unrevoked, or the delegation is refused.
+func chainVersions(ctx context.Context, tx store.Tx, chain []string) ([]int, error) {
+	vs := make([]int, len(chain))
+	for i, id := range chain {
+		a, err := tx.AgentForShare(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if err != nil || a.Revoked {
+			return nil, errDelegation("%s in the delegation chain is not a registered, unrevoked agent", id)
+		}
+		vs[i] = a.Version
+	}
+	return vs, nil
+}
+
+// delegatorToken returns the delegator's newest token in the run,
+// preferring one not revoked. It scans the delegator's tokens in one run:
+// a handful.
+func delegatorToken(ctx context.Context, tx store.Tx, runID, delegator string) *store.Token {
+	all, err := tx.Tokens(ctx, store.TokenFilter{RunID: runID, AgentID: delegator})
 	if err != nil {
 		return nil
 	}
 	var best *store.Token
 	for _, t := range all {
-		if step != "" && t.StepID != step {
-			continue
-		}
-		if best == nil || t.IssuedAt.After(best.IssuedAt) || (t.IssuedAt.Equal(best.IssuedAt) && t.Kind == store.TokenIntent) {
+		if best == nil || newerToken(t, best) {
 			best = t
 		}
 	}
 	return best
+}
+
+func newerToken(t, than *store.Token) bool {
+	if t.Revoked != than.Revoked {
+		return !t.Revoked
+	}
+	if !t.IssuedAt.Equal(than.IssuedAt) {
+		return t.IssuedAt.After(than.IssuedAt)
+	}
+	return t.Kind == store.TokenIntent
+}
+
+// brokenHolding says why the way an in_progress step is held no longer
+// stands ("" while it does): for a step held directly, its holder was
+// revoked; for a delegated one, an agent of its chain was revoked or
+// re-registered since the chain was formed, or its parent token was
+// revoked (§6.3). A chain recorded without versions (before they were)
+// counts as broken: a fresh delegation re-forms it.
+func (s *Server) brokenHolding(ctx context.Context, tx store.Tx, st *store.Step) (string, error) {
+	if !delegated(st) {
+		return revokedAgent(ctx, tx, st.Holder)
+	}
+	if len(st.ChainVersions) != len(st.Chain) {
+		return "chain without recorded versions", nil
+	}
+	for i, id := range st.Chain {
+		a, err := tx.AgentForShare(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return id + " is no longer registered", nil
+		case err != nil:
+			return "", err
+		case a.Revoked:
+			return id + " was revoked", nil
+		case a.Version != st.ChainVersions[i]:
+			return id + " was re-registered", nil
+		}
+	}
+	if st.Parent == "" {
+		return "", nil
+	}
+	p, err := tx.Token(ctx, st.Parent)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && p.Revoked):
+		return "the delegator's token was revoked", nil
+	case err != nil:
+		return "", err
+	}
+	return "", nil
+}
+
+func revokedAgent(ctx context.Context, tx store.Tx, id string) (string, error) {
+	a, err := tx.AgentForShare(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return id + " is no longer registered", nil
+	case err != nil:
+		return "", err
+	case a.Revoked:
+		return id + " was revoked", nil
+	}
+	return "", nil
+}
+
+// freeBrokenHolding frees a step whose holding no longer stands, so that a
+// fresh grant can take it; the holder renewing without a new assertion is
+// refused instead (§6.3). The holder renewing a step it holds directly is
+// the agent just checked: nothing to read.
+func (s *Server) freeBrokenHolding(ctx context.Context, tx store.Tx, run *store.Run, st *store.Step, agentID string, hasAssertion bool) ([]*store.Revocation, error) {
+	if st.State != store.StepInProgress || (!delegated(st) && st.Holder == agentID) {
+		return nil, nil
+	}
+	why, err := s.brokenHolding(ctx, tx, st)
+	if err != nil || why == "" {
+		return nil, err
+	}
+	if st.Holder == agentID && !hasAssertion {
+		return nil, errDelegation("the delegation step %q is held under no longer stands (%s): a fresh delegation assertion is needed", st.ID, why)
+	}
+	return s.releaseStep(ctx, tx, run, st, why)
 }

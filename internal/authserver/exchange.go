@@ -96,12 +96,22 @@ func narrowClaims(subject *token.Claims, form url.Values) (*token.Claims, error)
 	return &claims, nil
 }
 
-// checkSubjectState refuses an exchange when the agent changed or the step
-// is no longer held by the agent.
+// checkSubjectState refuses an exchange when the subject token was revoked,
+// an agent of its chain changed, or the step is no longer held by the
+// agent, as of the exchange's own transaction (the agents stay locked
+// until it commits).
 func (s *Server) checkSubjectState(ctx context.Context, tx store.Tx, subject *token.Claims) (*store.Agent, error) {
-	a, err := tx.Agent(ctx, subject.Subject)
+	if rec, err := tx.Token(ctx, subject.ID); err != nil || rec.Revoked {
+		return nil, errBadRequest("subject_token is revoked")
+	}
+	a, err := tx.AgentForShare(ctx, subject.Subject)
 	if err != nil || a.Revoked || a.Version != subject.AgentProof.Version {
 		return nil, newErr(protocol.CodeAgentRevoked, http.StatusUnauthorized, "agent revoked or re-registered")
+	}
+	for _, id := range subject.Intent.DelegationChain {
+		if d, err := tx.AgentForShare(ctx, id); err != nil || d.Revoked {
+			return nil, newErr(protocol.CodeAgentRevoked, http.StatusUnauthorized, "an agent of the delegation chain is revoked")
+		}
 	}
 	if subject.Intent.RunID == "" {
 		return a, nil

@@ -84,19 +84,49 @@ func (s *Server) grantAgent(r *http.Request, c *client, form url.Values) (*token
 		del = s.verifyAssertion(ctx, c, req.assertion)
 	}
 	var claims *token.Claims
+	var freed []*store.Revocation
 	err = s.store.Update(ctx, func(tx store.Tx) error {
-		var err error
+		a, err := s.lockAgent(ctx, tx, c, req, agent)
+		if err != nil {
+			return err
+		}
 		if req.runID == "" {
-			claims, err = s.issueWithoutRun(ctx, tx, c, agent, req)
+			claims, err = s.issueWithoutRun(ctx, tx, c, a, req)
 		} else {
-			claims, err = s.issueForStep(ctx, tx, c, agent, req, del)
+			claims, freed, err = s.issueForStep(ctx, tx, c, a, req, del)
 		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.feed.notify(freed)
 	return s.respond(claims, "DPoP")
+}
+
+// lockAgent reads the agent again inside the grant's transaction, locked
+// against change until it commits, and answers as the ordered checks of
+// §6.2 would on what it finds: a revocation or re-registration committed
+// since checked was read wins over the grant (§6.3, last paragraph).
+func (s *Server) lockAgent(ctx context.Context, tx store.Tx, c *client, req *agentRequest, checked *store.Agent) (*store.Agent, error) {
+	a, err := tx.AgentForShare(ctx, req.agentID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.ClientID != c.id) {
+		return nil, newErr(protocol.CodeUnknownAgent, http.StatusUnauthorized, "unknown agent")
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case a.Revoked:
+		return nil, newErr(protocol.CodeAgentRevoked, http.StatusUnauthorized, "agent %s is revoked", a.AgentID)
+	case a.WorkflowRequired && req.runID == "":
+		return nil, errBadRequest("agent %s requires run_id and workflow_step", a.AgentID)
+	case !req.checksum.Equal(checksum.Checksum(a.Checksum)):
+		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent")
+	case a.JKT != checked.JKT:
+		return nil, tokenEndpointProofErr(protocol.ErrKeyMismatch.WithDescription("the agent was registered with another key during the grant"))
+	}
+	return a, nil
 }
 
 // ownAgent loads an agent of client c: unknown_agent when it does not exist
@@ -121,38 +151,43 @@ func (s *Server) ownAgent(ctx context.Context, c *client, id string) (*store.Age
 }
 
 // issueForStep applies the run-state checks of §6.2 and moves the step to
-// in_progress, all inside the caller's transaction.
-func (s *Server) issueForStep(ctx context.Context, tx store.Tx, c *client, a *store.Agent, req *agentRequest, del *delegation) (*token.Claims, error) {
+// in_progress, all inside the caller's transaction. It also returns the
+// revocations of a broken holding it freed on the way.
+func (s *Server) issueForStep(ctx context.Context, tx store.Tx, c *client, a *store.Agent, req *agentRequest, del *delegation) (*token.Claims, []*store.Revocation, error) {
 	run, wf, def, st, err := s.lockStep(ctx, tx, c, req.runID, req.step)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	freed, err := s.freeBrokenHolding(ctx, tx, run, st, a.AgentID, del != nil)
+	if err != nil {
+		return nil, nil, err
 	}
 	renewal := st.State == store.StepInProgress && st.Holder == a.AgentID
 	if err := checkAssignment(run, def, st, a.AgentID, del != nil, renewal); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	chain, parent, err := s.stepChain(ctx, tx, run, wf, def, st, a, del, renewal)
+	h, err := s.stepChain(ctx, tx, run, wf, def, st, a, del, renewal)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	scope, err := grantScope(req.scopes, def.Scopes, a.Scopes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	aud, err := grantAudience(req.resource, def.Audience, a.Audiences)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A renewal leaves the step as it is: no write (the run stays locked
 	// until this transaction ends either way).
-	if !renewal || !slices.Equal(st.Chain, chain) || st.Parent != parent {
-		st.State, st.Holder, st.Chain, st.Parent = store.StepInProgress, a.AgentID, chain, parent
+	if !renewal || !h.sameAs(st) {
+		st.State, st.Holder, st.Chain, st.Parent, st.ChainVersions = store.StepInProgress, a.AgentID, h.chain, h.parent, h.versions
 		if err := tx.SaveRun(ctx, run); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	claims := s.intentClaims(a, scope, aud, chain, run, wf, def.ID)
-	return claims, s.recordIssued(ctx, tx, claims, a, parent, store.TokenIntent)
+	claims := s.intentClaims(a, scope, aud, h.chain, run, wf, def.ID)
+	return claims, freed, s.recordIssued(ctx, tx, claims, a, h.parent, store.TokenIntent)
 }
 
 // lockStep reads and locks the run and finds the requested step.

@@ -73,6 +73,7 @@ clients:
   - client_id: approver
     client_secret: approver-secret
     scopes: [ajwt:approve]
+    approves_for: [app]
 `
 
 func newHarness(t *testing.T) *harness {

@@ -68,9 +68,18 @@ func writeError(w http.ResponseWriter, err error, extra map[string]any) {
 	}
 	setRetryAfter(w, err)
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error=%q`, wire.Error))
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`%s error=%q`, challengeScheme(wire.Error), wire.Error))
 	}
 	writeJSON(w, status, body)
+}
+
+// challengeScheme: proof failures are challenges of the DPoP scheme
+// (RFC 9449 §7.1), everything else of Bearer (RFC 6750 §3).
+func challengeScheme(code string) string {
+	if code == protocol.CodeInvalidDPoPProof || code == protocol.CodeUseDPoPNonce {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 // readBody reads at most limit bytes; a larger body is a 413 in the

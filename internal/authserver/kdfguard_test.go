@@ -56,19 +56,20 @@ func TestKDFGuard(t *testing.T) {
 		}
 	})
 	t.Run("failures are limited per client and per address before the KDF", func(t *testing.T) {
-		c := newSecretChecker(time.Minute, time.Now)
+		// A frozen clock: slow KDFs on a loaded machine must not refill the buckets.
+		c := newSecretChecker(time.Minute, (&fakeClock{t: time.Unix(1_800_000_000, 0)}).Now)
 		for i := range authFailuresPerMinute {
 			wantCode(t, c.check(ctx, "app", "192.0.2.1", h, fmt.Sprint("guess", i)), protocol.CodeInvalidClient, http.StatusUnauthorized)
 		}
 		for range cap(c.slots) { // a KDF attempt would now answer 503: 429 proves none ran
 			c.slots <- struct{}{}
 		}
-		wantCode(t, c.check(ctx, "app", "198.51.100.7", h, "guess"), protocol.CodeSlowDown, http.StatusTooManyRequests)  // same client
-		wantCode(t, c.check(ctx, "other", "192.0.2.1", h, "guess"), protocol.CodeSlowDown, http.StatusTooManyRequests) // same address
+		wantCode(t, c.check(ctx, "app", "198.51.100.7", h, "guess"), protocol.CodeSlowDown, http.StatusTooManyRequests) // same client
+		wantCode(t, c.check(ctx, "other", "192.0.2.1", h, "guess"), protocol.CodeSlowDown, http.StatusTooManyRequests)  // same address
 		wantCode(t, c.check(ctx, "other", "198.51.100.7", h, "guess"), protocol.CodeTemporarilyUnavailable, http.StatusServiceUnavailable)
 	})
 	t.Run("a client authenticated before the attack is not locked out", func(t *testing.T) {
-		c := newSecretChecker(time.Minute, time.Now)
+		c := newSecretChecker(time.Minute, (&fakeClock{t: time.Unix(1_800_000_000, 0)}).Now)
 		if err := c.check(ctx, "app", "192.0.2.9", h, "right"); err != nil {
 			t.Fatal(err)
 		}

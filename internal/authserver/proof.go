@@ -11,24 +11,31 @@ import (
 	"github.com/ajwt/ajwt/token"
 )
 
-// checkProof verifies the request's DPoP proof for this endpoint (htu is
-// built from the configured issuer, never from the Host header), bound to
-// jkt and, when accessToken is set, to that token (ath).
+// checkProof verifies the request's DPoP proof at the token endpoint,
+// with that endpoint's status for failures (400, §6.2).
 func (s *Server) checkProof(ctx context.Context, r *http.Request, jkt, accessToken string) (*dpop.Proof, error) {
-	proofs := r.Header.Values("DPoP")
-	if len(proofs) == 0 {
-		return nil, tokenEndpointProofErr(protocol.ErrMissingProof.WithDescription("DPoP proof required"))
-	}
-	if len(proofs) > 1 {
-		return nil, tokenEndpointProofErr(protocol.ErrMalformedProof.WithDescription("exactly one DPoP header allowed"))
-	}
-	p, err := s.proofs.Verify(ctx, dpop.Request{
-		Proof: proofs[0], Method: r.Method, URL: s.cfg.Issuer + r.URL.EscapedPath(), AccessToken: accessToken, JKT: jkt,
-	})
+	p, err := s.verifyProof(ctx, r, jkt, accessToken)
 	if err != nil {
 		return nil, tokenEndpointProofErr(err)
 	}
 	return p, nil
+}
+
+// verifyProof verifies the request's DPoP proof for this endpoint (htu is
+// built from the configured issuer, never from the Host header), bound to
+// jkt and, when accessToken is set, to that token (ath). Failures have the
+// resource-server status (401).
+func (s *Server) verifyProof(ctx context.Context, r *http.Request, jkt, accessToken string) (*dpop.Proof, error) {
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) == 0 {
+		return nil, protocol.ErrMissingProof.WithDescription("DPoP proof required")
+	}
+	if len(proofs) > 1 {
+		return nil, protocol.ErrMalformedProof.WithDescription("exactly one DPoP header allowed")
+	}
+	return s.proofs.Verify(ctx, dpop.Request{
+		Proof: proofs[0], Method: r.Method, URL: s.cfg.Issuer + r.URL.EscapedPath(), AccessToken: accessToken, JKT: jkt,
+	})
 }
 
 // tokenEndpointProofErr gives proof failures the token endpoint's status
@@ -44,32 +51,53 @@ func tokenEndpointProofErr(err error) error {
 }
 
 // accessToken extracts and verifies an access token presented with scheme
-// Bearer or DPoP. It returns the claims and the scheme used.
+// Bearer or DPoP. It returns the claims, the scheme used and the token.
+// Every token-authenticated endpoint goes through here, so this is where a
+// token bound to a key (cnf) is refused without a proof of that key (§3):
+// whoever saw the token (an enforcer, a log) cannot use it on our APIs.
 func (s *Server) accessToken(ctx context.Context, r *http.Request) (*token.Claims, string, string, error) {
 	h := r.Header.Get("Authorization")
 	scheme, raw, ok := strings.Cut(h, " ")
 	if !ok || raw == "" || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "DPoP")) {
 		return nil, "", "", protocol.ErrMalformedToken.WithDescription("want Authorization: Bearer or DPoP access token")
 	}
+	scheme = strings.ToLower(scheme)
 	claims, err := s.verifier.Verify(ctx, raw)
 	if err != nil {
+		return nil, "", "", err
+	}
+	if err := s.requireProof(ctx, r, claims, scheme, raw); err != nil {
 		return nil, "", "", err
 	}
 	if err := s.checkRevoked(ctx, claims); err != nil {
 		return nil, "", "", err
 	}
-	return claims, strings.ToLower(scheme), raw, nil
+	return claims, scheme, raw, nil
 }
 
-// apiCaller authenticates a legacy (client) token for the admin and run
-// APIs: it must be addressed to the issuer and carry the scope; agent
-// tokens never qualify.
+// requireProof: a DPoP-bound token needs the DPoP scheme (RFC 9449 §7.1)
+// and a proof by its key for this request and this token (ath).
+func (s *Server) requireProof(ctx context.Context, r *http.Request, c *token.Claims, scheme, raw string) error {
+	if c.Cnf == nil {
+		return nil
+	}
+	if scheme != "dpop" {
+		return protocol.ErrMissingProof.WithDescription("a DPoP-bound token must be sent with the DPoP scheme and a proof of its key")
+	}
+	_, err := s.verifyProof(ctx, r, c.Cnf.JKT, raw)
+	return err
+}
+
+// apiCaller authenticates a client token for the admin and run APIs: it
+// must be addressed to the issuer and carry the scope; agent tokens never
+// qualify. A DPoP-bound client token (§6.1) has had its proof checked by
+// accessToken.
 func (s *Server) apiCaller(ctx context.Context, r *http.Request, scopes ...string) (*token.Claims, error) {
 	claims, _, _, err := s.accessToken(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if claims.Cnf != nil || claims.Intent != nil || !claims.Audience.Contains(s.cfg.Issuer) {
+	if claims.Intent != nil || claims.AgentProof != nil || !claims.Audience.Contains(s.cfg.Issuer) {
 		return nil, newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "an agent token cannot call this endpoint")
 	}
 	for _, sc := range scopes {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/protocol"
@@ -31,6 +33,7 @@ type stepView struct {
 	State       string `json:"state"`
 	CompletedBy string `json:"completed_by,omitempty"`
 	CompletedAt int64  `json:"completed_at,omitempty"`
+	ApprovedVia string `json:"approved_via,omitempty"` // approval steps: the approver client
 }
 
 func viewRun(r *store.Run) runView {
@@ -40,7 +43,7 @@ func viewRun(r *store.Run) runView {
 		v.ExecutionContext = map[string]string{}
 	}
 	for i, st := range r.Steps {
-		v.Steps[i] = stepView{ID: st.ID, State: st.State, CompletedBy: st.CompletedBy}
+		v.Steps[i] = stepView{ID: st.ID, State: st.State, CompletedBy: st.CompletedBy, ApprovedVia: st.ApprovedVia}
 		if !st.CompletedAt.IsZero() {
 			v.Steps[i].CompletedAt = st.CompletedAt.Unix()
 		}
@@ -139,7 +142,7 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 		run, err = tx.Run(ctx, r.PathValue("run_id"))
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !mayReadRun(caller, run)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !s.mayReadRun(caller, run)) {
 		return errNotFound("no such run")
 	}
 	if err != nil {
@@ -149,24 +152,32 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func mayReadRun(c *token.Claims, run *store.Run) bool {
-	return c.HasScope("ajwt:admin") || c.HasScope("ajwt:approve") || run.ClientID == c.ClientID
+// mayReadRun: admins, the owning client and the approvers of the owning
+// client (§5). Everyone else is answered as if the run did not exist.
+func (s *Server) mayReadRun(c *token.Claims, run *store.Run) bool {
+	return c.HasScope("ajwt:admin") || run.ClientID == c.ClientID ||
+		(c.HasScope("ajwt:approve") && s.approvesFor(c.ClientID, run.ClientID))
+}
+
+// approvesFor reports whether client approver may approve runs of owner:
+// only the clients its configuration lists in approves_for.
+func (s *Server) approvesFor(approver, owner string) bool {
+	c := s.clients[approver]
+	return c != nil && slices.Contains(c.approvesFor, owner)
 }
 
 // handleCompleteStep: the agent presents its own DPoP-bound intent token
 // for this very run and step (§5).
 func (s *Server) handleCompleteStep(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	claims, scheme, raw, err := s.accessToken(ctx, r)
+	claims, scheme, _, err := s.accessToken(ctx, r)
 	if err != nil {
 		return err
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
+	// accessToken has checked the proof of the token's key (ath included).
 	if !claims.IsIntent() || scheme != "dpop" || claims.Intent.RunID != runID || claims.Intent.WorkflowStep != stepID {
 		return newErr(protocol.CodeIntentMismatch, http.StatusForbidden, "only the step's own DPoP-bound intent token completes it")
-	}
-	if _, err := s.checkProof(ctx, r, claims.Cnf.JKT, raw); err != nil {
-		return proofAtResource(err)
 	}
 	var body struct {
 		ResultSHA256 string `json:"result_sha256"`
@@ -176,12 +187,13 @@ func (s *Server) handleCompleteStep(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 	}
-	run, err := s.transition(ctx, runID, stepID, func(run *store.Run, def *StepDef, st *store.Step) error {
-		if st.State != store.StepInProgress || st.Holder != claims.Subject {
-			return errStep("step_not_held", nil, "step %q is %s and not held by %s", stepID, st.State, claims.Subject)
-		}
-		return nil
-	}, claims.Subject, "complete_step", claims.ClientID)
+	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: claims.Subject, event: "complete_step", clientID: claims.ClientID,
+		check: func(run *store.Run, def *StepDef, st *store.Step) error {
+			if st.State != store.StepInProgress || st.Holder != claims.Subject {
+				return errStep("step_not_held", nil, "step %q is %s and not held by %s", stepID, st.State, claims.Subject)
+			}
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
@@ -189,17 +201,11 @@ func (s *Server) handleCompleteStep(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// proofAtResource gives a proof failure at a protected endpoint the
-// resource-server status (401, §8).
-func proofAtResource(err error) error {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		c := *pe
-		c.Status = http.StatusUnauthorized
-		return &c
-	}
-	return err
-}
+// Stable reasons of approval refusals (403 access_denied, §5).
+const (
+	reasonNotApprover  = "not_approver_for_client"
+	reasonSelfApproval = "self_approval"
+)
 
 func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -214,19 +220,22 @@ func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error
 	if err := decodeJSON(w, r, protocol.MaxRequestBody, &body); err != nil {
 		return err
 	}
-	if body.Approver == "" || len(body.Approver) > 256 || len(body.Comment) > 4096 {
+	if humanID(body.Approver) == "" || len(body.Approver) > 256 || len(body.Comment) > 4096 {
 		return errBadRequest("approver is required (≤ 256 bytes); comment ≤ 4096 bytes")
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
-	run, err := s.transition(ctx, runID, stepID, func(run *store.Run, def *StepDef, st *store.Step) error {
-		if def.Kind != kindApproval {
-			return errStep("not_an_approval_step", nil, "step %q is not an approval step", stepID)
-		}
-		if st.State != store.StepReady {
-			return errStep("step_"+st.State, missingSteps(run, def), "step %q is %s", stepID, st.State)
-		}
-		return nil
-	}, "approver:"+body.Approver, "approve_step", caller.ClientID)
+	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + body.Approver, via: caller.ClientID,
+		event: "approve_step", clientID: caller.ClientID,
+		mayAct: func(run *store.Run) error { return s.mayApprove(caller.ClientID, body.Approver, run) },
+		check: func(run *store.Run, def *StepDef, st *store.Step) error {
+			if def.Kind != kindApproval {
+				return errStep("not_an_approval_step", nil, "step %q is not an approval step", stepID)
+			}
+			if st.State != store.StepReady {
+				return errStep("step_"+st.State, missingSteps(run, def), "step %q is %s", stepID, st.State)
+			}
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
@@ -234,40 +243,115 @@ func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// transition completes a step after check passes, in one transaction with
-// the run locked, so concurrent requests cannot complete it twice.
-func (s *Server) transition(ctx context.Context, runID, stepID string, check func(*store.Run, *StepDef, *store.Step) error, by, event, clientID string) (*store.Run, error) {
+// mayApprove enforces the tenant binding and separation of duties of §5:
+// the approver client must approve for the run's owner, and the human
+// approving must not be the one who started the run.
+func (s *Server) mayApprove(approverClient, approver string, run *store.Run) error {
+	if !s.approvesFor(approverClient, run.ClientID) {
+		e := errForbidden("client %s does not approve runs of this run's client (approves_for)", approverClient)
+		e.Reason = reasonNotApprover
+		return e
+	}
+	if strings.EqualFold(humanID(approver), humanID(run.InitiatedBy)) {
+		e := errForbidden("the approver started this run; someone else must approve it")
+		e.Reason = reasonSelfApproval
+		return e
+	}
+	return nil
+}
+
+// humanID is a person's identity as initiated_by and approver write it:
+// without a leading "user:" (a console operator approves as its bare
+// username) and surrounding space.
+func humanID(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) >= len("user:") && strings.EqualFold(s[:len("user:")], "user:") {
+		s = s[len("user:"):]
+	}
+	return strings.TrimSpace(s)
+}
+
+// stepChange is one completion of a step: who completes it (completed_by
+// and, for approvals, approved_via), the audit record, and the checks.
+type stepChange struct {
+	runID, stepID string
+	by, via       string
+	event         string
+	clientID      string
+	// mayAct, if set, decides whether the caller may act on this run at
+	// all; it runs before anything about the run's state is revealed.
+	mayAct func(*store.Run) error
+	check  func(*store.Run, *StepDef, *store.Step) error
+}
+
+// transition completes a step after the checks pass, in one transaction
+// with the run locked, so concurrent requests cannot complete it twice.
+func (s *Server) transition(ctx context.Context, c stepChange) (*store.Run, error) {
 	var run *store.Run
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		run, err = tx.RunForUpdate(ctx, runID)
+		run, err = tx.RunForUpdate(ctx, c.runID)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNotFound("no such run")
 		}
 		if err != nil {
 			return err
 		}
-		if run.Status != store.RunActive {
-			return errStep("run_"+run.Status, nil, "run is %s", run.Status)
-		}
-		wf, err := s.workflowDef(ctx, tx, run.WorkflowID, run.WorkflowVersion)
-		if err != nil {
+		if err := s.checkChange(ctx, tx, run, c); err != nil {
 			return err
 		}
-		def, st := wf.step(stepID), runStep(run, stepID)
-		if def == nil || st == nil {
-			return errNotFound("run has no step %q", stepID)
-		}
-		if err := check(run, def, st); err != nil {
-			return err
-		}
-		completeStep(run, wf, st, by, s.now())
 		if err := tx.SaveRun(ctx, run); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: event, ClientID: clientID, AgentID: agentOf(by), RunID: runID, Step: stepID, Outcome: "ok", Detail: "by=" + by})
+		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: c.event, ClientID: c.clientID, AgentID: agentOf(c.by), RunID: c.runID, Step: c.stepID, Outcome: "ok", Detail: "by=" + c.by})
 	})
+	s.auditRefusedChange(ctx, c, err)
 	return run, err
+}
+
+// auditRefusedChange records a completion or approval the caller was
+// refused (a self-approval, another tenant's approver, a step out of
+// order) in its own transaction: the refused one rolled back, and these
+// attempts are what an auditor looks for.
+func (s *Server) auditRefusedChange(ctx context.Context, c stepChange, err error) {
+	var perr *protocol.Error
+	if !errors.As(err, &perr) || perr.Status < 400 || perr.Status >= 500 {
+		return
+	}
+	_, wire := protocol.Wire(err)
+	detail := "by=" + c.by
+	if wire.Reason != "" {
+		detail += " reason=" + wire.Reason
+	}
+	s.audit(ctx, &store.AuditEntry{Event: c.event, ClientID: c.clientID, AgentID: agentOf(c.by),
+		RunID: safeRef(c.runID), Step: safeRef(c.stepID), Outcome: "refused:" + wire.Error, Detail: detail})
+}
+
+// checkChange runs the checks and, when they pass, completes the step in
+// run (not yet saved).
+func (s *Server) checkChange(ctx context.Context, tx store.Tx, run *store.Run, c stepChange) error {
+	if c.mayAct != nil {
+		if err := c.mayAct(run); err != nil {
+			return err
+		}
+	}
+	if run.Status != store.RunActive {
+		return errStep("run_"+run.Status, nil, "run is %s", run.Status)
+	}
+	wf, err := s.workflowDef(ctx, tx, run.WorkflowID, run.WorkflowVersion)
+	if err != nil {
+		return err
+	}
+	def, st := wf.step(c.stepID), runStep(run, c.stepID)
+	if def == nil || st == nil {
+		return errNotFound("run has no step %q", c.stepID)
+	}
+	if err := c.check(run, def, st); err != nil {
+		return err
+	}
+	completeStep(run, wf, st, c.by, s.now())
+	st.ApprovedVia = c.via
+	return nil
 }
 
 func agentOf(by string) string {

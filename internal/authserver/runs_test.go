@@ -163,7 +163,7 @@ func TestRunStateRules(t *testing.T) {
 
 	t.Run("bearer use of the DPoP token cannot complete", func(t *testing.T) {
 		res := h.jsonReq(http.MethodPost, path, "Bearer "+planTok, nil, nil)
-		wantError(t, res, 403, "intent_mismatch")
+		wantError(t, res, 401, "invalid_dpop_proof") // §3: a cnf token without a proof
 	})
 	t.Run("another step's token cannot complete", func(t *testing.T) {
 		res := h.complete("planner", run, "approve", planTok)

@@ -11,10 +11,11 @@ import (
 	"github.com/ajwt/ajwt/protocol"
 )
 
-// WorkflowDef is the §4.2 body.
+// WorkflowDef is the §4.2 body. MaxDelegationDepth is a pointer because
+// absent (the server's limit) and 0 (no delegation) differ (§6.3).
 type WorkflowDef struct {
 	Steps              []StepDef `json:"steps" yaml:"steps"`
-	MaxDelegationDepth int       `json:"max_delegation_depth,omitempty" yaml:"max_delegation_depth"`
+	MaxDelegationDepth *int      `json:"max_delegation_depth,omitempty" yaml:"max_delegation_depth"`
 }
 
 // StepDef is one step of a workflow.
@@ -44,9 +45,12 @@ func (w *WorkflowDef) step(id string) *StepDef {
 	return nil
 }
 
+// maxDepth is the workflow's hop limit, never above the server's (itself
+// at most the §10 limit). Definitions stored before 0 meant "none" never
+// hold a 0: it was dropped as empty, so they keep meaning the default.
 func (w *WorkflowDef) maxDepth(serverMax int) int {
-	if w.MaxDelegationDepth > 0 && w.MaxDelegationDepth < serverMax {
-		return w.MaxDelegationDepth
+	if w.MaxDelegationDepth != nil {
+		return min(*w.MaxDelegationDepth, serverMax)
 	}
 	return serverMax
 }
@@ -61,7 +65,7 @@ func (w *WorkflowDef) validate() error {
 	if len(w.Steps) == 0 || len(w.Steps) > maxSteps {
 		return errWorkflow("want 1 to %d steps", maxSteps)
 	}
-	if w.MaxDelegationDepth < 0 || w.MaxDelegationDepth > protocol.MaxDelegationDepth {
+	if d := w.MaxDelegationDepth; d != nil && (*d < 0 || *d > protocol.MaxDelegationDepth) {
 		return errWorkflow("max_delegation_depth must be 0 to %d", protocol.MaxDelegationDepth)
 	}
 	ids := map[string]bool{}
@@ -80,6 +84,10 @@ func (w *WorkflowDef) validate() error {
 			if !ids[d] {
 				return errWorkflow("step %q depends on unknown step %q", st.ID, d)
 			}
+		}
+		// Such a step could never be obtained: it needs a delegation.
+		if len(st.DelegatedBy) > 0 && w.maxDepth(protocol.MaxDelegationDepth) == 0 {
+			return errWorkflow("step %q has delegated_by, but max_delegation_depth 0 allows no delegation", st.ID)
 		}
 	}
 	return w.checkAcyclic()

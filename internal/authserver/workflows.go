@@ -72,14 +72,24 @@ func (s *Server) registerWorkflow(ctx context.Context, id string, def *WorkflowD
 	return version, created, err
 }
 
+// handleGetWorkflow answers admins and the clients whose agents the
+// workflow uses; to anyone else the workflow does not exist (404), so that
+// one tenant learns nothing of another's workflows.
 func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.apiCaller(r.Context(), r, "ajwt:admin", "ajwt:run", "ajwt:approve"); err != nil {
+	ctx := r.Context()
+	caller, err := s.apiCaller(ctx, r, "ajwt:admin", "ajwt:run", "ajwt:approve")
+	if err != nil {
 		return err
 	}
 	var wf *store.Workflow
-	err := s.store.View(r.Context(), func(tx store.Tx) (err error) {
-		wf, err = tx.Workflow(r.Context(), r.PathValue("workflow_id"), 0)
-		return err
+	err = s.store.View(ctx, func(tx store.Tx) (err error) {
+		if wf, err = tx.Workflow(ctx, r.PathValue("workflow_id"), 0); err != nil {
+			return err
+		}
+		if caller.HasScope("ajwt:admin") {
+			return nil
+		}
+		return s.checkWorkflowReader(ctx, tx, wf, caller.ClientID)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return errNotFound("no such workflow")
@@ -89,6 +99,28 @@ func (s *Server) handleGetWorkflow(w http.ResponseWriter, r *http.Request) error
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"workflow_id": wf.WorkflowID, "version": wf.Version, "definition": wf.Definition})
 	return nil
+}
+
+// checkWorkflowReader: a client may read a workflow that uses one of its
+// agents; otherwise store.ErrNotFound.
+func (s *Server) checkWorkflowReader(ctx context.Context, tx store.Tx, wf *store.Workflow, clientID string) error {
+	def, err := s.workflowDef(ctx, tx, wf.WorkflowID, wf.Version)
+	if err != nil {
+		return err
+	}
+	for _, st := range def.Steps {
+		if st.Kind != kindAgent {
+			continue
+		}
+		a, err := tx.Agent(ctx, st.Agent)
+		if err == nil && a.ClientID == clientID {
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return store.ErrNotFound
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {

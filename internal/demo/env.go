@@ -186,7 +186,7 @@ func (e *Env) idpConfig() (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "issuer: %s\ntoken_ttl: 120s\nfailed_grants_per_minute: 1000\nclients:\n", e.IdPURL)
 	fmt.Fprintf(&b, "  - {client_id: patch-app, client_secret: %s, scopes: [ajwt:run, repo:read, repo:write, osv:query]}\n", appSecret)
-	fmt.Fprintf(&b, "  - {client_id: approver, client_secret: %s, scopes: [ajwt:approve]}\n", approverSecret)
+	fmt.Fprintf(&b, "  - {client_id: approver, client_secret: %s, scopes: [ajwt:approve], approves_for: [patch-app]}\n", approverSecret)
 	fmt.Fprintf(&b, "  - {client_id: admin, client_secret: %s, scopes: [ajwt:admin]}\n", adminSecret)
 	fmt.Fprintf(&b, "  - {client_id: evil-app, client_secret: %s, scopes: [ajwt:run]}\n", evilSecret)
 	b.WriteString("agents:\n")

@@ -21,7 +21,7 @@ issuer: ISSUER
 clients:
   - {client_id: admin, client_secret: admin-secret, scopes: [ajwt:admin]}
   - {client_id: app, client_secret: app-secret, scopes: [ajwt:run, repo:read], audiences: [https://forge.example, https://osv.example]}
-  - {client_id: approver, client_secret: approver-secret, scopes: [ajwt:approve]}
+  - {client_id: approver, client_secret: approver-secret, scopes: [ajwt:approve], approves_for: [app]}
 `
 
 // IdP is a running server.

@@ -39,6 +39,12 @@ type Store interface {
 // Tx is one transaction. Write methods called from View return an error.
 type Tx interface {
 	Agent(ctx context.Context, agentID string) (*Agent, error)
+	// AgentForShare reads an agent in Update and keeps it from changing
+	// until the transaction ends: a concurrent PutAgent of it waits, so
+	// that a check made on the record still holds when the transaction
+	// commits, and the writer, once through, sees what this one wrote.
+	// Never served from a cache. Refused in View.
+	AgentForShare(ctx context.Context, agentID string) (*Agent, error)
 	PutAgent(ctx context.Context, a *Agent) error // insert or replace by AgentID
 
 	Workflow(ctx context.Context, workflowID string, version int) (*Workflow, error) // version 0: latest
@@ -148,7 +154,12 @@ type Step struct {
 	Parent      string   // the token the holder's delegation hangs off (revocation cascade)
 	CompletedBy string
 	CompletedAt time.Time
-	Seq         int // completion order, 1-based; 0 while not completed
+	Seq         int    // completion order, 1-based; 0 while not completed
+	ApprovedVia string // approval steps: the approver client that approved
+
+	// ChainVersions are the registration versions of Chain's agents when
+	// the chain was formed: a renewal needs them unchanged (§6.3).
+	ChainVersions []int
 }
 
 // Token kinds.
@@ -188,6 +199,10 @@ type TokenFilter struct {
 	Active    bool
 	Now       time.Time
 	Limit     int // 0: no limit
+
+	// ChainAgent selects tokens whose Chain contains this agent, as
+	// holder or anywhere up the delegation.
+	ChainAgent string
 }
 
 // Revocation types of the §9 feed.
@@ -205,6 +220,9 @@ type Revocation struct {
 	ID      string
 	At      time.Time
 	Expires time.Time // when the entry stops being relevant
+	// Version, on an agent entry, revokes the agent's tokens of versions
+	// up to it (a re-registration); 0 revokes the agent itself.
+	Version int
 }
 
 // AuditEntry is one hash-chained audit record (§9). Detail never holds

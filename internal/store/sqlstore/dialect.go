@@ -21,6 +21,7 @@ import (
 type dialect struct {
 	name           string
 	forUpdate      string // suffix that locks selected rows
+	forShare       string // suffix that keeps selected rows from changing
 	beginMigration string
 	lockMigration  string
 	placeholders   bool // rewrite ? as $n
@@ -32,7 +33,7 @@ type dialect struct {
 
 var (
 	sqliteDialect   = dialect{name: "sqlite", beginMigration: "BEGIN IMMEDIATE"}
-	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE", beginMigration: "BEGIN",
+	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE", forShare: " FOR SHARE", beginMigration: "BEGIN",
 		lockMigration: "SELECT pg_advisory_xact_lock(7244183)", placeholders: true, deferredAudit: true}
 )
 
@@ -95,8 +96,16 @@ type Options struct {
 	// identifier has expired (default time.Now).
 	Now func() time.Time
 	// Logger receives what background work cannot return: a failing
-	// PostgreSQL audit chainer (default: discarded).
+	// PostgreSQL audit chainer; and SQLite files made private at open
+	// (default: discarded).
 	Logger *slog.Logger
+}
+
+func logger(opts Options) *slog.Logger {
+	if opts.Logger != nil {
+		return opts.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 func clock(opts Options) func() time.Time {
@@ -116,6 +125,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("sqlstore: synchronous must be FULL or NORMAL, not %q", opts.Synchronous)
 	}
 	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	if err := privateFiles(path, logger(opts)); err != nil {
 		return nil, err
 	}
 	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
@@ -166,10 +178,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := logger(opts)
 	db := &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts), log: log,
 		closed: make(chan struct{}), chainWake: make(chan struct{}, 1), chainerDone: make(chan struct{})}
 	go db.chainer()

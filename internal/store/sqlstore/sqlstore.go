@@ -6,8 +6,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -452,4 +455,38 @@ func applyMigrations(ctx context.Context, conn *sql.Conn, d dialect) error {
 
 func migrationFile(d dialect, v int) string {
 	return fmt.Sprintf("migrations/%s_%03d.sql", d.name, v)
+}
+
+// privateFiles creates the SQLite database at path with mode 0600 and
+// tightens it and its -wal, -shm and -journal files when others may read
+// them: the database holds signing keys (in clear without a KEK), and the
+// data directory may be open to others (created by hand, or before
+// ajwt). SQLite gives the files it creates next to the database the
+// database file's mode, so a private database keeps them private too.
+func privateFiles(path string, log *slog.Logger) error {
+	if runtime.GOOS == "windows" {
+		return nil // no POSIX modes; ACLs are the directory's business
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlstore: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return fmt.Errorf("sqlstore: making %s private: %w", p, err)
+		}
+		log.Warn("database file was accessible to others; its mode is now 0600", "file", p, "was", fi.Mode().Perm().String())
+	}
+	return nil
 }

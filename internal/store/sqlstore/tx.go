@@ -82,25 +82,36 @@ const agentCols = "agent_id, client_id, registration_id, version, checksum, jkt,
 func (t *tx) Agent(ctx context.Context, id string) (*store.Agent, error) {
 	cache := t.db.agents
 	if cache == nil || t.writable {
-		return t.readAgent(ctx, id)
+		return t.readAgent(ctx, id, "")
 	}
 	a, g := cache.get(id)
 	if a != nil {
 		return a, nil
 	}
-	a, err := t.readAgent(ctx, id)
+	a, err := t.readAgent(ctx, id, "")
 	if err == nil {
 		cache.put(id, g, a)
 	}
 	return a, err
 }
 
-func (t *tx) readAgent(ctx context.Context, id string) (*store.Agent, error) {
+// AgentForShare never uses the cache: the writer reads the database, where
+// SQLite's single writer has serialised every earlier commit, and
+// PostgreSQL's FOR SHARE makes a concurrent PutAgent wait for this
+// transaction (a committed change is read, not an older row version).
+func (t *tx) AgentForShare(ctx context.Context, id string) (*store.Agent, error) {
+	if !t.writable {
+		return nil, errReadOnly
+	}
+	return t.readAgent(ctx, id, t.db.d.forShare)
+}
+
+func (t *tx) readAgent(ctx context.Context, id, lock string) (*store.Agent, error) {
 	var a store.Agent
 	var jwk, spec, scopes, auds, may string
 	var wreq, revoked int
 	var revokedAt, updatedAt int64
-	err := t.scanOne(ctx, "SELECT "+agentCols+" FROM agents WHERE agent_id = ?", []any{id},
+	err := t.scanOne(ctx, "SELECT "+agentCols+" FROM agents WHERE agent_id = ?"+lock, []any{id},
 		&a.AgentID, &a.ClientID, &a.RegistrationID, &a.Version, &a.Checksum, &a.JKT, &jwk, &spec, &scopes, &auds, &may, &wreq, &revoked, &revokedAt, &updatedAt)
 	if err != nil {
 		return nil, err
@@ -226,12 +237,15 @@ type stepRecord struct {
 	CompletedBy string   `json:"completed_by,omitempty"`
 	CompletedAt int64    `json:"completed_at,omitempty"`
 	Seq         int      `json:"seq,omitempty"`
+	ApprovedVia string   `json:"approved_via,omitempty"`
+
+	ChainVersions []int `json:"chain_versions,omitempty"`
 }
 
 func stepsJSON(steps []store.Step) string {
 	recs := make([]stepRecord, len(steps))
 	for i, s := range steps {
-		recs[i] = stepRecord{s.ID, s.State, s.Holder, s.Chain, s.Parent, s.CompletedBy, ns(s.CompletedAt), s.Seq}
+		recs[i] = stepRecord{s.ID, s.State, s.Holder, s.Chain, s.Parent, s.CompletedBy, ns(s.CompletedAt), s.Seq, s.ApprovedVia, s.ChainVersions}
 	}
 	return jsonText(recs)
 }
@@ -243,7 +257,7 @@ func parseSteps(text string) ([]store.Step, error) {
 	}
 	steps := make([]store.Step, len(recs))
 	for i, r := range recs {
-		steps[i] = store.Step{ID: r.ID, State: r.State, Holder: r.Holder, Chain: r.Chain, Parent: r.Parent, CompletedBy: r.CompletedBy, CompletedAt: fromNS(r.CompletedAt), Seq: r.Seq}
+		steps[i] = store.Step{ID: r.ID, State: r.State, Holder: r.Holder, Chain: r.Chain, Parent: r.Parent, CompletedBy: r.CompletedBy, CompletedAt: fromNS(r.CompletedAt), Seq: r.Seq, ApprovedVia: r.ApprovedVia, ChainVersions: r.ChainVersions}
 	}
 	return steps, nil
 }
@@ -292,6 +306,9 @@ func (t *tx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, e
 			where, args = append(where, c.col+" = ?"), append(args, c.val)
 		}
 	}
+	if f.ChainAgent != "" {
+		where, args = append(where, `chain LIKE ? ESCAPE '\'`), append(args, "%"+escapeLike(jsonText(f.ChainAgent))+"%")
+	}
 	if f.Active {
 		where, args = append(where, "revoked = 0 AND expires_at > ?"), append(args, ns(f.Now))
 	}
@@ -318,6 +335,13 @@ func (t *tx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, e
 		out = append(out, k)
 	}
 	return out, rows.Err()
+}
+
+// escapeLike quotes LIKE's wildcards. The pattern is a JSON string with
+// its quotes, so it matches a whole element of the chain's JSON array and
+// never part of another id.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(s)
 }
 
 func (t *tx) RevokeTokens(ctx context.Context, jtis []string, at time.Time) error {
@@ -362,8 +386,8 @@ func (t *tx) AddRevocation(ctx context.Context, r *store.Revocation) error {
 	if err := t.lockHead(ctx); err != nil {
 		return err
 	}
-	return t.scanOne(ctx, "INSERT INTO revocations (type, id, at, expires) VALUES (?,?,?,?) RETURNING seq",
-		[]any{r.Type, r.ID, ns(r.At), ns(r.Expires)}, &r.Seq)
+	return t.scanOne(ctx, "INSERT INTO revocations (type, id, at, expires, version) VALUES (?,?,?,?,?) RETURNING seq",
+		[]any{r.Type, r.ID, ns(r.At), ns(r.Expires), r.Version}, &r.Seq)
 }
 
 // lockHead serialises writers of the revocation feed across nodes, so that
@@ -384,7 +408,7 @@ func (t *tx) Revocations(ctx context.Context, after int64, now time.Time, limit 
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := t.query(ctx, "SELECT seq, type, id, at, expires FROM revocations WHERE seq > ? AND expires > ? ORDER BY seq LIMIT ?", after, ns(now), limit)
+	rows, err := t.query(ctx, "SELECT seq, type, id, at, expires, version FROM revocations WHERE seq > ? AND expires > ? ORDER BY seq LIMIT ?", after, ns(now), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +417,7 @@ func (t *tx) Revocations(ctx context.Context, after int64, now time.Time, limit 
 	for rows.Next() {
 		var r store.Revocation
 		var at, exp int64
-		if err := rows.Scan(&r.Seq, &r.Type, &r.ID, &at, &exp); err != nil {
+		if err := rows.Scan(&r.Seq, &r.Type, &r.ID, &at, &exp, &r.Version); err != nil {
 			return nil, err
 		}
 		r.At, r.Expires = fromNS(at), fromNS(exp)

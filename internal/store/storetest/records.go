@@ -101,7 +101,7 @@ func testRuns(t *testing.T, o Opener) {
 		t.Fatalf("saving a missing run: %v", err)
 	}
 	done := store.Step{ID: "plan", State: store.StepCompleted, Holder: "planner", Chain: []string{"boss", "planner"}, Parent: "jti-1",
-		CompletedBy: "planner", CompletedAt: t0, Seq: 1}
+		CompletedBy: "planner", CompletedAt: t0, Seq: 1, ApprovedVia: "approver", ChainVersions: []int{3, 1}}
 	update(t, s, func(tx store.Tx) error {
 		r, err := tx.RunForUpdate(ctx, "r1")
 		if err != nil {
@@ -141,7 +141,8 @@ func diffRun(got, want *store.Run) error {
 	for i, w := range want.Steps {
 		g := got.Steps[i]
 		if g.ID != w.ID || g.State != w.State || g.Holder != w.Holder || !slices.Equal(g.Chain, w.Chain) || g.Parent != w.Parent ||
-			g.CompletedBy != w.CompletedBy || !g.CompletedAt.Equal(w.CompletedAt) || g.Seq != w.Seq {
+			g.CompletedBy != w.CompletedBy || !g.CompletedAt.Equal(w.CompletedAt) || g.Seq != w.Seq || g.ApprovedVia != w.ApprovedVia ||
+			!slices.Equal(g.ChainVersions, w.ChainVersions) {
 			return fmt.Errorf("step %d: %+v, want %+v", i, g, w)
 		}
 	}
@@ -203,6 +204,12 @@ func checkFilters(t *testing.T, tx store.Tx) error {
 		{"active, all fields", store.TokenFilter{AgentID: "worker", RunID: "r1", ParentJTI: "t1", ClientID: "app", Active: true, Now: t0}, []string{"t2"}},
 		{"nothing active later", store.TokenFilter{Active: true, Now: t0.Add(2 * time.Hour)}, nil},
 		{"limit", store.TokenFilter{AgentID: "worker", Limit: 1}, []string{"t2"}},
+		{"chain names the agent", store.TokenFilter{ChainAgent: "worker"}, []string{"t2", "t3"}},
+		{"chain names the delegator", store.TokenFilter{ChainAgent: "boss"}, []string{"t1", "t2", "t3", "t4"}},
+		{"chain, active", store.TokenFilter{ChainAgent: "boss", Active: true, Now: t0}, []string{"t1", "t2"}},
+		{"chain, whole ids only", store.TokenFilter{ChainAgent: "bos"}, nil},
+		{"chain, no wildcards", store.TokenFilter{ChainAgent: "b_ss"}, nil},
+		{"chain, no wildcards either", store.TokenFilter{ChainAgent: "%"}, nil},
 	}
 	for _, c := range checks {
 		got, err := tx.Tokens(t.Context(), c.f)

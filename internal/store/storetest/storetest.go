@@ -23,6 +23,7 @@ func Run(t *testing.T, o Opener) {
 	}{
 		{"agents", testAgents},
 		{"agent reads follow writes", testAgentReadsFollowWrites},
+		{"agent for share", testAgentForShare},
 		{"workflows", testWorkflows},
 		{"runs", testRuns},
 		{"step completes once", testStepCompletesOnce},
@@ -30,6 +31,7 @@ func Run(t *testing.T, o Opener) {
 		{"use once", testUseOnce},
 		{"revocations", testRevocations},
 		{"concurrent revocations", testConcurrentRevocations},
+		{"revocation version", testRevocationVersion},
 		{"audit", testAudit},
 		{"audit times", testAuditTimes},
 		{"audit with failed neighbours", testAuditFailedNeighbours},

@@ -1,0 +1,116 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ajwt/ajwt/internal/store"
+)
+
+// testAgentForShare: inside Update, AgentForShare reads what is committed
+// now (never an older cached copy), and a concurrent writer of the agent
+// waits for the reading transaction, so the writer's next statement sees
+// what the reader wrote. Refused in View.
+func testAgentForShare(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	a := agent("planner")
+	update(t, s, func(tx store.Tx) error { return tx.PutAgent(ctx, a) })
+	if err := s.View(ctx, func(tx store.Tx) error { _, err := tx.AgentForShare(ctx, "planner"); return err }); err == nil {
+		t.Error("AgentForShare in View succeeded")
+	}
+	view(t, s, func(tx store.Tx) error { _, err := tx.Agent(ctx, "planner"); return err }) // a cache may keep version 1 now
+	a.Version, a.JKT = 2, "rotated"
+	update(t, s, func(tx store.Tx) error { return tx.PutAgent(ctx, a) })
+	update(t, s, func(tx store.Tx) error {
+		got, err := tx.AgentForShare(ctx, "planner")
+		if err != nil || got.Version != 2 || got.JKT != "rotated" {
+			return fmt.Errorf("after committing version 2: %+v %v", got, err)
+		}
+		if _, err := tx.AgentForShare(ctx, "ghost"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("missing agent: %v", err)
+		}
+		return nil
+	})
+	// A transaction reads its own write of an agent, not what a View
+	// read before (and a cache may still hold until the commit).
+	view(t, s, func(tx store.Tx) error { _, err := tx.Agent(ctx, "planner"); return err })
+	update(t, s, func(tx store.Tx) error {
+		next := *a
+		next.Version = 3
+		if err := tx.PutAgent(ctx, &next); err != nil {
+			return err
+		}
+		shared, err1 := tx.AgentForShare(ctx, "planner")
+		plain, err2 := tx.Agent(ctx, "planner")
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if shared.Version != 3 || plain.Version != 3 {
+			return fmt.Errorf("own write read back as versions %d and %d, want 3", shared.Version, plain.Version)
+		}
+		return nil
+	})
+	a.Version = 3
+
+	// The writer starts while the reader holds the agent. A store that
+	// lets it through at once is caught by the wait below; one that
+	// serialises all writers never starts it before the reader commits.
+	type result struct {
+		seen []*store.Token
+		err  error
+	}
+	wrote := make(chan struct{}, 1)
+	writer := make(chan result, 1)
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.AgentForShare(ctx, "planner"); err != nil {
+			return err
+		}
+		go func() {
+			var r result
+			r.err = s.Update(ctx, func(tx store.Tx) error {
+				revoked := *a
+				revoked.Revoked = true
+				if err := tx.PutAgent(ctx, &revoked); err != nil {
+					return err
+				}
+				wrote <- struct{}{}
+				var err error
+				r.seen, err = tx.Tokens(ctx, store.TokenFilter{AgentID: "planner"})
+				return err
+			})
+			writer <- r
+		}()
+		select {
+		case <-wrote:
+			return errors.New("an agent held with AgentForShare was written by another transaction")
+		case <-time.After(200 * time.Millisecond):
+		}
+		return tx.PutToken(ctx, mkToken("granted", "planner", "r1", "", t0.Add(time.Hour)))
+	})
+	r := <-writer // the writer ends either way: no goroutine outlives the test
+	if err = errors.Join(err, r.err); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.seen) != 1 || r.seen[0].JTI != "granted" {
+		t.Fatalf("the writer saw tokens %v, want the reader's", r.seen)
+	}
+}
+
+// testRevocationVersion: an agent entry keeps its version.
+func testRevocationVersion(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	exp := time.Now().Add(time.Hour)
+	update(t, s, func(tx store.Tx) error {
+		return errors.Join(tx.AddRevocation(ctx, &store.Revocation{Type: store.RevokedAgent, ID: "a", At: t0, Expires: exp, Version: 3}),
+			tx.AddRevocation(ctx, &store.Revocation{Type: store.RevokedAgent, ID: "b", At: t0, Expires: exp}))
+	})
+	view(t, s, func(tx store.Tx) error {
+		got, err := tx.Revocations(ctx, 0, time.Now(), 10)
+		if err != nil || len(got) != 2 || got[0].Version != 3 || got[1].Version != 0 {
+			return fmt.Errorf("entries %+v %v", got, err)
+		}
+		return nil
+	})
+}
