@@ -52,7 +52,7 @@ func appendCanonical(b []byte, s *Spec, tmpl string) ([]byte, error) {
 	b, _ = jcs.AppendString(b, s.AgentID) // validated: ASCII
 	if len(s.Configuration) > 0 {
 		b = append(b, `,"configuration":`...)
-		if b, err = jcs.AppendWithin(b, s.Configuration, maxDepth-configurationDepth+1); err != nil {
+		if b, err = jcs.AppendIJSON(b, s.Configuration, maxDepth-configurationDepth+1); err != nil {
 			return nil, err
 		}
 	}
@@ -124,7 +124,7 @@ func appendTool(b []byte, t *Tool) ([]byte, error) {
 	b = append(b, `,"parameters":`...)
 	if len(t.Parameters) == 0 {
 		b = append(b, '{', '}')
-	} else if b, err = jcs.AppendWithin(b, t.Parameters, maxDepth-parametersDepth+1); err != nil {
+	} else if b, err = jcs.AppendIJSON(b, t.Parameters, maxDepth-parametersDepth+1); err != nil {
 		return nil, err
 	}
 	if t.SourceSHA256 != "" {

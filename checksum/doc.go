@@ -35,9 +35,19 @@
 //   - Depth: the whole spec document is limited to 32 nested containers
 //     (the spec object is 1, configuration 2, a tool's parameters 4), the
 //     same count ParseJSON applies, so Validate and Canonical agree.
-//   - Integers given as int or int64 must be exactly representable as a
-//     double; JSON numbers are taken as doubles, so 123456789012345678 is
-//     hashed as 123456789012345680, as any RFC 8785 implementation does.
+//   - Numbers (§2.4: a spec is I-JSON, RFC 7493) must name exactly the
+//     value their canonical form names, or two different specs would share
+//     one checksum. Below 2^53 in magnitude a number must be the shortest
+//     decimal that reads back as its double, which every JSON serializer
+//     writes (0.1, 4.50, 1e2; not 0.10000000000000001). From 2^53 on,
+//     where doubles are integers, that decimal must also be the double
+//     exactly: 9007199254740992 and 1e21 are valid; 9007199254740993 and
+//     123456789012345678 (no double holds them), 1e30 (neither) and
+//     1152921504606846976 (a double, but written 1152921504606847000) are
+//     not. Nor is a non-zero number that reads as 0 (1e-400). Go values
+//     are checked as the JSON an encoder writes for them: float64 as its
+//     shortest decimal, int and int64 as their digits (which must also be
+//     exactly a double). Quote such values to make them strings.
 //   - ParseChecksum refuses uppercase hex.
 //   - Render checks a value in this order: present, valid UTF-8, no line
 //     break (LF, CR, VT, FF, U+0085, U+2028, U+2029), length, pattern.

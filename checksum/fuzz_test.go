@@ -23,6 +23,7 @@ func FuzzParseJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"agent_id":"a","prompt_template":"{{x}}","substitutions":{"x":{"pattern":"^a$","max_length":1e0}}}`))
 	f.Add([]byte(`{"agent_id":"a","prompt_template":"p","configuration":{"\ud83d\ude00":[1.0,-0,1e21,"\u2028"]}}`))
+	f.Add([]byte(`{"agent_id":"a","prompt_template":"p","configuration":{"n":[9007199254740992,9007199254740993,1e22,1e30,0.1,4.50,1152921504606846976,5e-324,1e-400]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := ParseJSON(data)
 		if err != nil {

@@ -107,13 +107,13 @@ func (d *decoder) plainObject(n *specnode.Node, field string) (map[string]any, e
 	return n.Plain().(map[string]any), nil
 }
 
-// integer accepts any JSON number with an integral value in range: 100,
+// integer accepts any I-JSON number with an integral value in range: 100,
 // 100.0 and 1e2 are one number to RFC 8785, so they are one here.
 func (d *decoder) integer(n *specnode.Node, field string) (int, error) {
 	if err := d.want(n, field, specnode.Number); err != nil {
 		return 0, err
 	}
-	f, err := jcs.ParseNumber(string(n.Value.(json.Number)))
+	f, err := jcs.ParseIJSON(string(n.Value.(json.Number)))
 	if err != nil || f != math.Trunc(f) || f < 0 || f > MaxValueLength {
 		return 0, d.errAt(n, field, "want an integer from 1 to %d", MaxValueLength)
 	}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/ajwt/ajwt/protocol"
 )
 
 func baseSpec() *Spec {
@@ -52,7 +54,14 @@ func TestValidate(t *testing.T) {
 		{"parameters NaN", func(s *Spec) { s.Tools[0].Parameters["x"] = math.NaN() }, "tools[0].parameters.x"},
 		{"parameters bad json.Number", func(s *Spec) { s.Tools[0].Parameters["x"] = json.Number("NaN") }, "tools[0].parameters.x"},
 		{"parameters inexact int64", func(s *Spec) { s.Tools[0].Parameters["x"] = int64(1<<53 + 1) }, "tools[0].parameters.x"},
-		{"parameters exact int", func(s *Spec) { s.Tools[0].Parameters["x"] = 1 << 60 }, ""},
+		{"parameters exact int 10^18", func(s *Spec) { s.Tools[0].Parameters["x"] = int64(1e18) }, ""},
+		{"parameters int 2^60, canonical 1152921504606847000", func(s *Spec) { s.Tools[0].Parameters["x"] = 1 << 60 }, "tools[0].parameters.x"},
+		{"parameters json.Number 2^53+1", func(s *Spec) { s.Tools[0].Parameters["x"] = json.Number("9007199254740993") }, "tools[0].parameters.x"},
+		{"parameters json.Number 2^53", func(s *Spec) { s.Tools[0].Parameters["x"] = json.Number("9007199254740992") }, ""},
+		{"configuration json.Number 0.1", func(s *Spec) { s.Configuration["x"] = json.Number("0.1") }, ""},
+		{"configuration json.Number excess precision", func(s *Spec) { s.Configuration["x"] = json.Number("0.10000000000000001") }, "configuration.x"},
+		{"configuration float 1e30", func(s *Spec) { s.Configuration["x"] = []any{1e30} }, "configuration.x[0]"},
+		{"configuration float 1e21", func(s *Spec) { s.Configuration["x"] = 1e21 }, ""},
 		{"parameters string slice", func(s *Spec) { s.Tools[0].Parameters["x"] = []string{"a"} }, ""},
 		{"parameters unsupported type", func(s *Spec) { s.Tools[0].Parameters["x"] = []int{1} }, "tools[0].parameters.x"},
 		{"parameters key invalid utf-8", func(s *Spec) { s.Tools[0].Parameters["\xff"] = 1.0 }, "tools[0].parameters"},
@@ -210,16 +219,40 @@ func TestValidateAgreesWithCanonical(t *testing.T) {
 // randomJSON makes a value tree, mostly valid, sometimes deep or holding
 // one thing without a canonical form.
 func randomJSON(rng *rand.Rand, depth int) any {
-	bad := []any{math.NaN(), math.Inf(-1), json.Number("0x1"), json.Number("1e999"), "\xff", int64(1<<53 + 1), []int{1}}
+	bad := []any{math.NaN(), math.Inf(-1), json.Number("0x1"), json.Number("1e999"), "\xff", int64(1<<53 + 1), []int{1},
+		json.Number("9007199254740993"), int64(1 << 60), 1e30}
 	switch k := rng.IntN(20); {
 	case k == 0:
 		return bad[rng.IntN(len(bad))]
 	case k < 6 || depth > 34:
-		return []any{"s", 1.5, json.Number("-0"), 7, int64(1 << 60), nil, true}[rng.IntN(7)]
+		return []any{"s", 1.5, json.Number("-0"), 7, int64(1e18), nil, true}[rng.IntN(7)]
 	case k < 13:
 		return []any{randomJSON(rng, depth+1)}
 	case k < 19:
 		return map[string]any{"k": randomJSON(rng, depth+1), "😀": 1.0}
 	}
 	return map[string]any{"\xc3": 1.0}
+}
+
+// TestNumbersBeyondDoublePrecisionRefused: 9007199254740993 and
+// 9007199254740992 gave one canonical form, so two different specs shared
+// one checksum (§2.4). Every way a spec is read refuses the first.
+func TestNumbersBeyondDoublePrecisionRefused(t *testing.T) {
+	doc := func(n string) []byte {
+		return []byte(`{"agent_id":"a","prompt_template":"p","configuration":{"n":` + n + `}}`)
+	}
+	if _, err := ParseJSON(doc("9007199254740992")); err != nil {
+		t.Fatalf("2^53: %v", err)
+	}
+	for _, n := range []string{"9007199254740993", "9007199254740993.0", "1e30", "0.1000000000000000055511151231257827"} {
+		_, err := ParseJSON(doc(n))
+		var se *SpecError
+		if !errors.As(err, &se) || se.Field != "configuration.n" || !errors.Is(err, protocol.ErrInvalidRequest) {
+			t.Errorf("ParseJSON with %s: %v; want an invalid_request for configuration.n", n, err)
+		}
+		s := &Spec{AgentID: "a", PromptTemplate: "p", Configuration: map[string]any{"n": json.Number(n)}}
+		if sum, err := Sum(s); !errors.As(err, &se) || se.Field != "configuration.n" {
+			t.Errorf("Sum with json.Number(%s) = %s, %v; want the *SpecError", n, sum, err)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package checksum
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"unicode/utf8"
@@ -22,8 +23,10 @@ func (e *valueError) at(field string) *SpecError {
 
 // checkValue refuses what has no RFC 8785 form: NaN, infinities, integers
 // a double cannot hold, numbers not in JSON syntax, invalid UTF-8, types
-// outside the JSON tree, and containers deeper than the document limit.
-// depth is the document depth v has when it is a container.
+// outside the JSON tree, and containers deeper than the document limit;
+// and numbers that are not I-JSON (§2.4): their canonical form would name
+// another value, so two different specs would share one checksum. depth is
+// the document depth v has when it is a container.
 func checkValue(v any, depth int) *valueError {
 	switch x := v.(type) {
 	case nil, bool:
@@ -34,9 +37,12 @@ func checkValue(v any, depth int) *valueError {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return &valueError{msg: "NaN and infinities have no JSON form"}
 		}
-		return nil
+		return inexact(jcs.CheckIJSON(x))
 	case json.Number:
-		if _, err := jcs.ParseNumber(string(x)); err != nil {
+		if _, err := jcs.ParseIJSON(string(x)); err != nil {
+			if verr := inexact(err); verr != nil {
+				return verr
+			}
 			return &valueError{msg: fmt.Sprintf("number %q is not a finite JSON number", trunc(string(x)))}
 		}
 		return nil
@@ -81,10 +87,22 @@ func checkContainer(v any, depth int) *valueError {
 	return &valueError{msg: fmt.Sprintf("unsupported value of type %T", v)}
 }
 
-// checkInt accepts integers a double holds exactly, as jcs does.
+// checkInt accepts integers a double holds exactly and that are I-JSON as
+// that double, as jcs does.
 func checkInt(i int64) *valueError {
-	if f := float64(i); f >= 0x1p63 || int64(f) != i {
+	f := float64(i)
+	if f >= 0x1p63 || int64(f) != i {
 		return &valueError{msg: fmt.Sprintf("integer %d is not exactly representable as a double", i)}
+	}
+	return inexact(jcs.CheckIJSON(f))
+}
+
+// inexact words a number that is not I-JSON; other errors are nil here
+// (the callers have refused them already).
+func inexact(err error) *valueError {
+	var ie *jcs.InexactError
+	if errors.As(err, &ie) {
+		return &valueError{msg: ie.Reason()}
 	}
 	return nil
 }

@@ -149,16 +149,18 @@ func (a *Agent) VerifyRegistration(ctx context.Context) error {
 }
 
 // grant performs the agent_checksum grant with a fresh proof, retrying
-// once with the IdP's nonce when it asks for one.
-func (a *Agent) grant(ctx context.Context, form url.Values) (*tokenResponse, error) {
+// once with the IdP's nonce when it asks for one. It returns the checksum
+// and key the grant showed: the spec may change while it is under way.
+func (a *Agent) grant(ctx context.Context, form url.Values) (*tokenResponse, checksum.Checksum, *keys.Signer, error) {
 	sum, s, err := a.identity()
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	form.Set("grant_type", protocol.GrantAgentChecksum)
 	form.Set("agent_id", a.ID())
 	form.Set("agent_checksum", string(sum))
-	return a.postWithProof(ctx, s, form)
+	res, err := a.postWithProof(ctx, s, form)
+	return res, sum, s, err
 }
 
 func (a *Agent) postWithProof(ctx context.Context, s *keys.Signer, form url.Values) (*tokenResponse, error) {
@@ -222,7 +224,7 @@ func (a *Agent) Delegate(to, runID, step string) (string, error) {
 
 // Exchange trades the agent's token for a narrower one (§6.4, RFC 8693).
 func (a *Agent) Exchange(ctx context.Context, subjectToken string, scopes []string, resource string) (*Token, error) {
-	_, s, err := a.identity()
+	sum, s, err := a.identity()
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +240,7 @@ func (a *Agent) Exchange(ctx context.Context, subjectToken string, scopes []stri
 	if err != nil {
 		return nil, err
 	}
-	return a.toToken(res, s), nil
+	return a.toToken(res, sum, s), nil
 }
 
 func randomID() string {

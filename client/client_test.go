@@ -8,13 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/ajwt/ajwt/checksum"
 	"github.com/ajwt/ajwt/client"
+	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/internal/idptest"
+	"github.com/ajwt/ajwt/internal/store/sqlstore"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
 )
@@ -30,31 +33,9 @@ func spec(id string) *checksum.Spec {
 // adminCall performs an admin API call with a client_credentials token.
 func adminCall(t testing.TB, idp *idptest.IdP, method, path string, body any) {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, _ := http.NewRequest(http.MethodPost, idp.URL+"/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("admin", "admin-secret")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(res.Body).Decode(&tok)
-	res.Body.Close()
 	b, _ := json.Marshal(body)
-	req, _ = http.NewRequest(method, idp.URL+path, strings.NewReader(string(b)))
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Content-Type", "application/json")
-	res, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		raw, _ := io.ReadAll(res.Body)
-		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
+	if status, answer := adminRaw(t, idp, method, path, string(b)); status/100 != 2 {
+		t.Fatalf("%s %s: %d %v", method, path, status, answer)
 	}
 }
 
@@ -265,4 +246,108 @@ func TestErrorsCarryTheOAuthCode(t *testing.T) {
 	if _, err := bad.StartRun(ctx, "wf", "x", nil); !errors.Is(err, &protocol.Error{Code: protocol.CodeInvalidClient}) {
 		t.Fatalf("wrong secret: %v", err)
 	}
+}
+
+// TestPromptChangeDropsTokenOfFixedKey: with a key held elsewhere the
+// thumbprint stays the same when the prompt changes, so the cached token
+// must be tied to the checksum it was issued for; otherwise a modified
+// agent keeps acting on a token granted to the registered one.
+func TestPromptChangeDropsTokenOfFixedKey(t *testing.T) {
+	w := newWorld(t, idptest.Config)
+	ctx := context.Background()
+	priv, _ := keys.Generate(keys.EdDSA, nil)
+	s := spec("fixed")
+	adminCall(t, w.idp, http.MethodPut, "/v1/agents/fixed", map[string]any{"client_id": "app", "spec": s,
+		"public_jwk": priv.Public(), "scopes": []string{"repo:read"}, "audiences": []string{"https://forge.example"},
+		"workflow_required": false})
+	k, _ := client.SignerKey(priv.CryptoSigner(), keys.EdDSA)
+	a, err := w.c.Agent(s, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := a.TokenSource("", "", client.WithResource("https://forge.example"))
+	if _, err := src.Token(ctx); err != nil {
+		t.Fatalf("grant for the registered spec: %v", err)
+	}
+	s.PromptTemplate += "\nAlso merge every open pull request."
+	tok, err := src.Token(ctx)
+	var rerr *client.RetrieveError
+	if !errors.As(err, &rerr) || rerr.Code() != protocol.CodeAgentChecksumMismatch {
+		t.Fatalf("token after the prompt changed: %v (cached token: %v); want a fresh grant refused with agent_checksum_mismatch", err, tok != nil)
+	}
+}
+
+// TestSpecNumbersBeyondDoublePrecisionRefused: 9007199254740993 reads as
+// the double 9007199254740992, so a spec holding it would share its
+// checksum with another (§2.4). The shim, the registration API and the
+// configuration's agents all refuse it as an invalid_request.
+func TestSpecNumbersBeyondDoublePrecisionRefused(t *testing.T) {
+	w := newWorld(t, idptest.Config)
+	s := spec("big")
+	s.Configuration = map[string]any{"seed": json.Number("9007199254740993")}
+	if _, err := w.c.Agent(s, client.DerivedKey(master)); !errors.Is(err, protocol.ErrInvalidRequest) {
+		t.Fatalf("client.Agent: %v; want invalid_request", err)
+	}
+
+	priv, _ := keys.Generate(keys.EdDSA, nil)
+	jwk, _ := json.Marshal(priv.Public())
+	body := `{"client_id":"app","public_jwk":` + string(jwk) + `,"scopes":["repo:read"],"audiences":["https://forge.example"],` +
+		`"spec":{"agent_id":"big","prompt_template":"p","configuration":{"seed":9007199254740993}}}`
+	status, answer := adminRaw(t, w.idp, http.MethodPut, "/v1/agents/big", body)
+	if status != http.StatusBadRequest || answer["error"] != protocol.CodeInvalidRequest ||
+		!strings.Contains(answer["error_description"].(string), "configuration.seed") {
+		t.Fatalf("PUT /v1/agents: %d %v; want 400 invalid_request naming configuration.seed", status, answer)
+	}
+	if status, _ := adminRaw(t, w.idp, http.MethodPut, "/v1/agents/big", strings.Replace(body, "993", "992", 1)); status != http.StatusCreated {
+		t.Fatalf("PUT /v1/agents with 9007199254740992: %d", status)
+	}
+
+	config := strings.Replace(idptest.Config, "ISSUER", "http://127.0.0.1:1", 1) + "agents:\n" +
+		"  - {agent_id: big, client_id: app, scopes: [repo:read], audiences: [https://forge.example], public_jwk: " + string(jwk) + ",\n" +
+		"     spec: {agent_id: big, prompt_template: p, configuration: {seed: 0x20000000000001}}}\n"
+	cfg, err := authserver.ParseConfig([]byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "idp.db"), sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := authserver.New(context.Background(), cfg, st, authserver.Options{})
+	if err == nil {
+		srv.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "configuration.seed") {
+		t.Fatalf("configuration agent with 0x20000000000001: %v; want it refused", err)
+	}
+}
+
+// adminRaw sends body as is with an admin token and returns the status
+// and the decoded answer.
+func adminRaw(t testing.TB, idp *idptest.IdP, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, _ := http.NewRequest(http.MethodPost, idp.URL+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("admin", "admin-secret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	req, _ = http.NewRequest(method, idp.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	if res, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var answer map[string]any
+	json.NewDecoder(res.Body).Decode(&answer)
+	return res.StatusCode, answer
 }

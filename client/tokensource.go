@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ajwt/ajwt/checksum"
 	"github.com/ajwt/ajwt/keys"
 )
 
@@ -22,6 +23,7 @@ type Token struct {
 	RunID       string
 	Step        string
 	key         *keys.Signer
+	sum         checksum.Checksum // the checksum the grant showed
 }
 
 // TokenSource returns tokens, like oauth2.TokenSource.
@@ -108,11 +110,13 @@ func (s *tokenSource) Token(ctx context.Context) (*Token, error) {
 	return tok, nil
 }
 
-// stillOurs drops a cached token when the agent's key changed (its spec
-// changed in memory): the next grant then shows the IdP the new checksum.
+// stillOurs drops a cached token when the spec changed in memory, so that
+// the next grant shows the IdP the new checksum. The checksum decides, not
+// the key: a key held elsewhere (SignerKey) stays the same when the prompt
+// changes.
 func (s *tokenSource) stillOurs() bool {
-	_, signer, err := s.agent.identity()
-	return err == nil && signer.Thumbprint() == s.tok.key.Thumbprint()
+	sum, signer, err := s.agent.identity()
+	return err == nil && sum == s.tok.sum && signer.Thumbprint() == s.tok.key.Thumbprint()
 }
 
 func (s *tokenSource) forget(t *Token) {
@@ -142,17 +146,16 @@ func (s *tokenSource) fetch(ctx context.Context) (*Token, error) {
 		}
 		form.Set("delegation_assertion", as)
 	}
-	res, err := s.agent.grant(ctx, form)
+	res, sum, signer, err := s.agent.grant(ctx, form)
 	if err != nil {
 		return nil, err
 	}
-	_, signer, _ := s.agent.identity()
-	return s.agent.toToken(res, signer), nil
+	return s.agent.toToken(res, sum, signer), nil
 }
 
-func (a *Agent) toToken(res *tokenResponse, s *keys.Signer) *Token {
+func (a *Agent) toToken(res *tokenResponse, sum checksum.Checksum, s *keys.Signer) *Token {
 	return &Token{AccessToken: res.AccessToken, Scope: res.Scope, RunID: res.RunID, Step: res.WorkflowStep,
-		Expiry: a.c.cfg.Now().Add(time.Duration(res.ExpiresIn) * time.Second), key: s}
+		Expiry: a.c.cfg.Now().Add(time.Duration(res.ExpiresIn) * time.Second), key: s, sum: sum}
 }
 
 // decodeResponse reads a JSON answer; non-2xx is a *RetrieveError.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; .ci/run runs exactly this).
-# Runs vet, the race-enabled test suite, and a short run (20,000 inputs) of each fuzz target.
+# Runs vet, the race-enabled test suite, the benchmark guard (every benchmark briefly:
+# none may report less time than its work takes, issue #26), and a short run (20,000
+# inputs) of each fuzz target.
 # PostgreSQL and Redis tests read AJWT_TEST_POSTGRES / AJWT_TEST_REDIS; under CI
 # (CI=true) both must be reachable or the run fails.
 set -euo pipefail
@@ -33,6 +35,8 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -count=1 ./...
+echo "== benchmark guard (${AJWT_BENCHTIME:=300ms} per benchmark)"
+go run ./scripts/benchguard -benchtime "$AJWT_BENCHTIME"
 echo "== fuzz smoke (${AJWT_FUZZTIME:=20000x} per target)"
 scripts/fuzz.sh "$AJWT_FUZZTIME"
-echo "== all checks passed (vet, race tests, fuzz smoke)"
+echo "== all checks passed (vet, race tests, benchmark guard, fuzz smoke)"

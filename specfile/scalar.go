@@ -3,7 +3,6 @@ package specfile
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -43,10 +42,12 @@ func scalar(n *yaml.Node, field string) (*specnode.Node, error) {
 	return out, nil
 }
 
-// yamlNumber converts a YAML number literal to a JSON number: kept as
-// written when it is JSON syntax, else converted through strconv
-// (0x1F → 31, 0o17 → 15, +1 → 1, .5 → 0.5, 1_000 → 1000). Infinities and
-// NaN have no JSON form.
+// yamlNumber converts a YAML number literal to a JSON number with exactly
+// its value, never rounded: the I-JSON check (§2.4) that follows must see
+// what the author wrote. JSON syntax is kept as written; YAML's integer
+// forms become decimal digits (0x1F → 31, 0o17 → 15, +1 → 1, 1_000 →
+// 1000) and its float forms are respelled (+1.5 → 1.5, .5 → 0.5, 1. → 1,
+// 01.5 → 1.5). Infinities and NaN have no JSON form.
 func yamlNumber(lit string) (json.Number, error) {
 	clean := strings.ReplaceAll(lit, "_", "")
 	if _, err := jcs.ParseNumber(clean); err == nil {
@@ -55,11 +56,41 @@ func yamlNumber(lit string) (json.Number, error) {
 	if i, err := strconv.ParseInt(clean, 0, 64); err == nil {
 		return json.Number(strconv.FormatInt(i, 10)), nil
 	}
-	f, err := strconv.ParseFloat(strings.TrimPrefix(clean, "+"), 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return "", fmt.Errorf("number %q has no JSON form", trunc(lit))
+	if u, err := strconv.ParseUint(strings.TrimPrefix(clean, "+"), 0, 64); err == nil {
+		return json.Number(strconv.FormatUint(u, 10)), nil
 	}
-	return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
+	if num, ok := jsonFloat(clean); ok {
+		return num, nil
+	}
+	return "", fmt.Errorf("number %q has no JSON form", trunc(lit))
+}
+
+// jsonFloat respells a YAML float literal, [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?,
+// as a JSON number of the same value.
+func jsonFloat(s string) (json.Number, bool) {
+	sign := ""
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		sign, s = strings.TrimPrefix(s[:1], "+"), s[1:]
+	}
+	if !floatLike(s) {
+		return "", false
+	}
+	mant, exp := s, ""
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant, exp = s[:i], s[i:]
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	if whole = strings.TrimLeft(whole, "0"); whole == "" {
+		whole = "0"
+	}
+	if frac != "" {
+		frac = "." + frac
+	}
+	num := sign + whole + frac + exp
+	if _, err := jcs.ParseNumber(num); err != nil {
+		return "", false // out of the double range
+	}
+	return json.Number(num), true
 }
 
 // numberLike reports whether a scalar is spelled as a YAML 1.2 core int or

@@ -175,14 +175,37 @@ func TestYAMLDepthLimit(t *testing.T) {
 
 func TestYAMLScalars(t *testing.T) {
 	spec, err := Parse("a.yaml", []byte("agent_id: a\nprompt_template: p\nconfiguration: {a: 0x1F, b: 1e21, c: -0, d: 1.0, e: 1_000, s: '1.0', "+
-		"f: 0o17, g: +1, h: .5, i: -0x10, j: !!str 12, k: !!float 1, n: ~, t: True, u: 123456789012345678901234567890}\n"))
+		"f: 0o17, g: +1, h: .5, i: -0x10, j: !!str 12, k: !!float 1, n: ~, t: True, u: 0x20000000000000, v: +1.5, w: 1., "+
+		"x: 01.50e1, y: -.5E-1, z: 1_000.000_1}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	canon, _ := checksum.Canonical(spec)
-	want := `"configuration":{"a":31,"b":1e+21,"c":0,"d":1,"e":1000,"f":15,"g":1,"h":0.5,"i":-16,"j":"12","k":1,"n":null,"s":"1.0","t":true,"u":1.2345678901234568e+29}`
+	want := `"configuration":{"a":31,"b":1e+21,"c":0,"d":1,"e":1000,"f":15,"g":1,"h":0.5,"i":-16,"j":"12","k":1,"n":null,"s":"1.0","t":true,` +
+		`"u":9007199254740992,"v":1.5,"w":1,"x":15,"y":-0.05,"z":1000.0001}`
 	if !strings.Contains(string(canon), want) {
 		t.Fatalf("canonical %s, want %s", canon, want)
+	}
+}
+
+// TestYAMLNumbersBeyondDoublePrecision: YAML's own number forms get the
+// I-JSON rule of JSON specs (§2.4), and are never rounded on the way: a
+// number whose canonical form names another value is refused, whatever
+// its spelling.
+func TestYAMLNumbersBeyondDoublePrecision(t *testing.T) {
+	for _, n := range []string{
+		"9007199254740993", "-9007199254740993", "9_007_199_254_740_993", "+9007199254740993", "0x20000000000001",
+		"-0x20000000000001", "0o400000000000000001", "0b1" + strings.Repeat("0", 52) + "1", "9007199254740993.",
+		"+9007199254740993.0", ".9007199254740993e16", "123456789012345678901234567890", "1e30", "0x1000000000000000",
+		"0xFFFFFFFFFFFFFFFF", "+0.10000000000000001", ".1000000000000000055511151231257827", "1e-400", "+.1e-400",
+	} {
+		t.Run(n, func(t *testing.T) {
+			_, err := Parse("agent.yaml", []byte("agent_id: a\nprompt_template: p\nconfiguration: {x: [1, "+n+"]}\n"))
+			var se *checksum.SpecError
+			if !errors.As(err, &se) || se.Field != "configuration.x[1]" || !errors.Is(err, protocol.ErrInvalidRequest) {
+				t.Fatalf("err = %v; want an invalid_request for configuration.x[1]", err)
+			}
+		})
 	}
 }
 
@@ -221,6 +244,7 @@ func FuzzParseYAML(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte("agent_id: a\nprompt_template: \"{{x}}\"\nsubstitutions: {x: {pattern: a, max_length: 0x10}}\nconfiguration: {n: [1_0, .5, ~]}\n"))
+	f.Add([]byte("agent_id: a\nprompt_template: p\nconfiguration: {n: [0x20000000000001, +.5, 01.5e1, 9_007_199_254_740_993, 1., 0.10000000000000001]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := Parse("f.yaml", data)
 		if err != nil {

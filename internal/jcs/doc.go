@@ -22,4 +22,11 @@
 // representable as a float64), json.Number (JSON number syntax, parsed to
 // float64 first, so "1.0" is 1), map[string]any, []any, map[string]string
 // and []string.
+//
+// Marshal and Append encode any number RFC 8785 can. Agent specs are
+// I-JSON (RFC 7493, PROTOCOL.md §2.4) and go through AppendIJSON, which
+// also refuses a number whose canonical form would name another value
+// than the one given (ParseIJSON, CheckIJSON): 9007199254740993 reads as
+// the double 9007199254740992, so two different specs would share one
+// canonical form.
 package jcs

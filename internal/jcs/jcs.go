@@ -28,18 +28,30 @@ func Marshal(v any) ([]byte, error) {
 // Append appends the RFC 8785 encoding of v to dst. On error it returns
 // nil, never a partial encoding.
 func Append(dst []byte, v any) ([]byte, error) {
-	return appendValue(dst, v, MaxDepth)
+	return appendValue(dst, v, MaxDepth, rfc8785)
 }
 
-// AppendWithin is Append for a value nested inside a document being
-// written piecewise: v may hold at most depth nested containers (itself
-// included), so that the whole document stays within MaxDepth.
-func AppendWithin(dst []byte, v any, depth int) ([]byte, error) {
-	return appendValue(dst, v, min(depth, MaxDepth))
+// AppendIJSON is Append for a value nested inside an I-JSON document
+// (RFC 7493) being written piecewise, such as an agent spec: numbers must
+// pass ParseIJSON (json.Number) or CheckIJSON (float64, and int and int64
+// as the float64 they become), and v may hold at most depth nested
+// containers (itself included), so that the whole document stays within
+// MaxDepth.
+func AppendIJSON(dst []byte, v any, depth int) ([]byte, error) {
+	return appendValue(dst, v, min(depth, MaxDepth), ijson)
 }
+
+// profile says which numbers are accepted: any RFC 8785 number, or only
+// I-JSON ones.
+type profile bool
+
+const (
+	rfc8785 profile = false
+	ijson   profile = true
+)
 
 // appendValue encodes v; depth is how many more containers may open.
-func appendValue(b []byte, v any, depth int) ([]byte, error) {
+func appendValue(b []byte, v any, depth int, p profile) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -48,30 +60,48 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 	case string:
 		return AppendString(b, x)
 	case float64:
-		return AppendNumber(b, x)
+		return appendFloat(b, x, p)
 	case int:
-		return appendInt(b, int64(x))
+		return appendInt(b, int64(x), p)
 	case int64:
-		return appendInt(b, x)
+		return appendInt(b, x, p)
 	case json.Number:
-		f, err := ParseNumber(string(x))
-		if err != nil {
-			return nil, err
-		}
-		return AppendNumber(b, f)
+		return appendJSONNumber(b, x, p)
 	}
 	if depth <= 0 {
 		return nil, ErrTooDeep
 	}
-	return appendContainer(b, v, depth-1)
+	return appendContainer(b, v, depth-1, p)
 }
 
-func appendContainer(b []byte, v any, depth int) ([]byte, error) {
+func appendFloat(b []byte, f float64, p profile) ([]byte, error) {
+	if p == ijson {
+		if err := CheckIJSON(f); err != nil {
+			return nil, err
+		}
+	}
+	return AppendNumber(b, f)
+}
+
+func appendJSONNumber(b []byte, n json.Number, p profile) ([]byte, error) {
+	parse := ParseNumber
+	if p == ijson {
+		parse = ParseIJSON
+	}
+	f, err := parse(string(n))
+	if err != nil {
+		return nil, err
+	}
+	return AppendNumber(b, f)
+}
+
+func appendContainer(b []byte, v any, depth int, p profile) ([]byte, error) {
+	elem := func(b []byte, e any) ([]byte, error) { return appendValue(b, e, depth, p) }
 	switch x := v.(type) {
 	case map[string]any:
-		return appendObject(b, x, func(b []byte, e any) ([]byte, error) { return appendValue(b, e, depth) })
+		return appendObject(b, x, elem)
 	case []any:
-		return appendArray(b, x, func(b []byte, e any) ([]byte, error) { return appendValue(b, e, depth) })
+		return appendArray(b, x, elem)
 	case map[string]string:
 		return appendObject(b, x, AppendString)
 	case []string:

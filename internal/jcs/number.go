@@ -76,14 +76,14 @@ func appendECMA(b, digits []byte, n int) []byte {
 // appendInt encodes an integer only when float64 holds it exactly: JCS
 // numbers are IEEE 754 doubles, and rounding silently would hash another
 // value than the one given.
-func appendInt(b []byte, i int64) ([]byte, error) {
+func appendInt(b []byte, i int64, p profile) ([]byte, error) {
 	f := float64(i)
 	// 2^63, the rounding of values near MaxInt64, does not fit int64, so
 	// it is tested before converting back.
 	if f >= 0x1p63 || int64(f) != i {
 		return nil, fmt.Errorf("%w: %d is not exactly representable as a double", ErrNumber, i)
 	}
-	return AppendNumber(b, f)
+	return appendFloat(b, f, p)
 }
 
 // ParseNumber parses s as a JSON number (RFC 8259 §6 syntax, nothing
