@@ -76,7 +76,7 @@ func BenchmarkReplayCacheUse(b *testing.B) {
 		if i%1024 == 0 {
 			now = now.Add(time.Second)
 		}
-		if _, err := c.Use(b.Context(), ids[i%len(ids)], now.Add(30*time.Second)); err != nil {
+		if _, _, err := c.Use(b.Context(), Entry{ID: ids[i%len(ids)], Exp: now.Add(30 * time.Second)}); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -67,8 +67,8 @@ func (v *Verifier) checkRequest(p *Proof, r Request) error {
 	if err := checkHTU(p.HTU, r.URL); err != nil {
 		return err
 	}
-	if d := v.now().Sub(p.IssuedAt); d > v.window || d < -v.window {
-		return protocol.ErrStaleProof.WithDescription("proof iat is more than %s from now", v.window)
+	if d := v.now().Sub(p.IssuedAt); d > v.window || d < -v.future {
+		return protocol.ErrStaleProof.WithDescription("proof iat is more than %s before or %s after now", v.window, v.future)
 	}
 	if v.nonces != nil && !v.nonces.Valid(p.Nonce) {
 		return protocol.ErrNonceRequired.WithDescription("use the server's DPoP-Nonce")

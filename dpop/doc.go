@@ -38,7 +38,12 @@
 //     names them;
 //  5. last, the replay cache (replayed_proof), keyed on a hash of the key
 //     thumbprint and jti, so that proofs failing any other check never
-//     take an entry and no client can burn another's jti.
+//     take an entry and no client can burn another's jti. Verify is Check
+//     (steps 1–4, no I/O) then Checked.Use (step 5): a server that makes
+//     more decisions (a route policy) calls Use only for requests it
+//     serves. With WithEpochGuard, a proof the cache may have seen before
+//     its epoch (a restart) gets use_dpop_nonce with the epoch's nonce
+//     (*NonceError).
 //
 // Where RFC 9449 leaves a choice, this package is strict: typ is compared
 // exactly (RFC 7515 would allow "application/dpop+jwt" and other cases),
@@ -48,6 +53,8 @@
 //
 // MemoryReplayCache is bounded: when it is full of unexpired ids it
 // refuses new ones (ErrCacheFull) instead of evicting one, which would
-// reopen that proof's replay window. Other caches (Redis) prove themselves
-// against the same dpoptest.ReplayCacheSuite.
+// reopen that proof's replay window, and once half full it refuses a key
+// that holds 1/16 of it (ErrOwnerFull). Every cache reports its Epoch,
+// the start of its memory. Other caches (Redis) prove themselves against
+// the same dpoptest.ReplayCacheSuite.
 package dpop

@@ -25,6 +25,8 @@ type Verifier struct {
 	cache  ReplayCache
 	algs   []jose.SignatureAlgorithm
 	window time.Duration
+	future time.Duration // how far ahead of now iat may be; < 0: the window
+	guard  bool          // WithEpochGuard
 	now    func() time.Time
 	nonces NonceChecker
 	keys   *boundedmap.Map[string, cachedKey]
@@ -58,6 +60,32 @@ func WithIATWindow(d time.Duration) Option {
 	}
 }
 
+// WithFutureSkew sets how far ahead of now iat may be (default: the iat
+// window; at most the window). RFC 9449 §11.1 allows the window to be
+// asymmetric: a proof may be old by the whole window, but a clock that
+// runs ahead needs only a few seconds, and the epoch guard refuses proofs
+// for that long after each epoch starts.
+func WithFutureSkew(d time.Duration) Option {
+	return func(v *Verifier) error {
+		if d < 0 || d > maxIATWindow {
+			return fmt.Errorf("dpop: future skew %s outside [0, %s]", d, maxIATWindow)
+		}
+		v.future = d
+		return nil
+	}
+}
+
+// WithEpochGuard refuses a proof that the replay cache may have seen
+// before its epoch started (a restart, a Redis that lost its data): one
+// whose iat is before the epoch's start plus the future skew, unless it
+// carries the epoch's nonce. Such a proof gets use_dpop_nonce (reason
+// replay_window_reset) with the nonce in a *NonceError; a client that
+// retries with it is accepted. It cannot be combined with WithNonce: a
+// proof carries one nonce.
+func WithEpochGuard() Option {
+	return func(v *Verifier) error { v.guard = true; return nil }
+}
+
 // WithClock sets the verifier's clock (default time.Now).
 func WithClock(now func() time.Time) Option {
 	return func(v *Verifier) error {
@@ -86,7 +114,7 @@ func NewVerifier(cache ReplayCache, opts ...Option) (*Verifier, error) {
 	if cache == nil {
 		return nil, errors.New("dpop: a replay cache is required")
 	}
-	v := &Verifier{cache: cache, window: protocol.DefaultIATSkew, now: time.Now, keys: boundedmap.New[string, cachedKey](maxCachedKeys)}
+	v := &Verifier{cache: cache, window: protocol.DefaultIATSkew, future: -1, now: time.Now, keys: boundedmap.New[string, cachedKey](maxCachedKeys)}
 	var err error
 	if v.algs, err = keys.JOSEAlgs(keys.DefaultAlgs()); err != nil {
 		return nil, fmt.Errorf("dpop: %w", err)
@@ -95,6 +123,15 @@ func NewVerifier(cache ReplayCache, opts ...Option) (*Verifier, error) {
 		if err := o(v); err != nil {
 			return nil, err
 		}
+	}
+	switch {
+	case v.future < 0:
+		v.future = v.window
+	case v.future > v.window:
+		return nil, fmt.Errorf("dpop: future skew %s beyond the iat window %s", v.future, v.window)
+	}
+	if v.guard && v.nonces != nil {
+		return nil, errors.New("dpop: the epoch guard and WithNonce both need the proof's nonce")
 	}
 	return v, nil
 }
@@ -130,11 +167,24 @@ const (
 )
 
 // Verify checks a proof against a request, in a fixed order: the proof's
-// form, its header, the signature, the claims against the request, and the
-// replay cache last, so that a proof failing any other check never takes a
-// cache entry. Failures are *protocol.Error values (invalid_dpop_proof,
-// or use_dpop_nonce); a failing replay cache gives a plain error.
+// form, its header, the signature, the claims against the request (Check),
+// and the replay cache last (Checked.Use), so that a proof failing any
+// other check never takes a cache entry. Failures are *protocol.Error
+// values (invalid_dpop_proof, or use_dpop_nonce); a failing replay cache
+// gives a plain error (ErrCacheFull, ErrOwnerFull or the cache's own).
 func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
+	c, err := v.Check(r)
+	if err != nil {
+		return nil, err
+	}
+	return c.Use(ctx)
+}
+
+// Check makes every check of Verify but the replay cache. A server that
+// decides more about the request (its policy) before accepting the proof
+// calls Check first and Checked.Use only for a request it will serve: a
+// refused request then takes no replay-cache entry.
+func (v *Verifier) Check(r Request) (*Checked, error) {
 	parts, err := splitProof(r.Proof)
 	if err != nil {
 		return nil, err
@@ -149,8 +199,5 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 	if err := v.checkRequest(p, r); err != nil {
 		return nil, err
 	}
-	if err := v.checkReplay(ctx, p); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return &Checked{v: v, p: p}, nil
 }

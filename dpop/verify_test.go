@@ -329,7 +329,8 @@ func TestReplay(t *testing.T) {
 // failingCache stands for a cache that cannot answer (full, unreachable).
 type failingCache struct{ err error }
 
-func (c failingCache) Use(context.Context, string, time.Time) (bool, error) { return false, c.err }
+func (c failingCache) Use(context.Context, Entry) (bool, Epoch, error) { return false, Epoch{}, c.err }
+func (c failingCache) Epoch(context.Context) (Epoch, error)            { return Epoch{}, c.err }
 
 func TestReplayCacheFailureRefuses(t *testing.T) {
 	now := t0

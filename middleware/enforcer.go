@@ -22,6 +22,8 @@ type Enforcer struct {
 	tokens   *token.Verifier
 	proofs   *dpop.Verifier
 	replay   dpop.ReplayCache
+	guard    *restartGuard // nil: WithRestartGuard not given
+	leeway   time.Duration
 	revoked  *Revocations
 	keys     *RemoteKeySet
 	log      *slog.Logger
@@ -82,6 +84,7 @@ type config struct {
 	revocation *Revocations
 	onResult   func(*http.Request, *Verified, error)
 	tokenCache int
+	guard      *restartGuard
 }
 
 // Option configures New.
@@ -190,7 +193,7 @@ func New(ctx context.Context, pol *policy.Policy, opts ...Option) (*Enforcer, er
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	e := &Enforcer{policy: pol, log: c.log, now: c.now, onResult: c.onResult}
+	e := &Enforcer{policy: pol, log: c.log, now: c.now, onResult: c.onResult, guard: c.guard, leeway: c.leeway}
 	if err := e.setup(ctx, c); err != nil {
 		e.Close()
 		return nil, err
@@ -219,7 +222,11 @@ func (e *Enforcer) setup(ctx context.Context, c *config) error {
 	if e.replay == nil {
 		e.replay = dpop.NewMemoryReplayCache(1<<20, c.now)
 	}
-	if e.proofs, err = dpop.NewVerifier(e.replay, dpop.WithClock(c.now), dpop.WithIATWindow(c.iatWindow)); err != nil {
+	proofOpts := []dpop.Option{dpop.WithClock(c.now), dpop.WithIATWindow(c.iatWindow)}
+	if c.guard != nil {
+		proofOpts = append(proofOpts, dpop.WithFutureSkew(c.guard.futureSkew), dpop.WithEpochGuard())
+	}
+	if e.proofs, err = dpop.NewVerifier(e.replay, proofOpts...); err != nil {
 		return err
 	}
 	e.revoked = c.revocation
@@ -305,20 +312,35 @@ func (e *Enforcer) check(r *http.Request, path string) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Verified{Claims: claims, Route: route, Params: params, Path: path}
+	var proof *dpop.Checked
 	if claims.Cnf != nil {
-		if v.Proof, err = e.verifyProof(r, claims, scheme, raw, path); err != nil {
+		if proof, err = e.checkProof(r, claims, scheme, raw, path); err != nil {
 			return nil, err
 		}
 	}
-	if route == nil {
-		return v, nil
+	if route != nil {
+		if err := route.Authorize(params, subjectOf(claims)); err != nil {
+			return nil, err
+		}
 	}
-	if err := route.Authorize(params, subjectOf(claims)); err != nil {
-		return nil, err
+	return e.use(r.Context(), &Verified{Claims: claims, Route: route, Params: params, Path: path}, proof)
+}
+
+// use spends what the request presented once — the proof's jti, a
+// one-time token — only now that the request is allowed: a refused
+// request takes no replay-cache entry, so that proofs for routes an agent
+// may not use cannot fill the cache. The proof was fully verified
+// before the policy ran; only its jti is recorded here.
+func (e *Enforcer) use(ctx context.Context, v *Verified, proof *dpop.Checked) (*Verified, error) {
+	if proof != nil {
+		p, err := proof.Use(ctx)
+		if err != nil {
+			return nil, replayCacheErr(err)
+		}
+		v.Proof = p
 	}
-	if route.OneTime {
-		if err := e.useOnce(r.Context(), claims); err != nil {
+	if v.Route != nil && v.Route.OneTime {
+		if err := e.useOnce(ctx, v.Claims); err != nil {
 			return nil, err
 		}
 	}
@@ -349,9 +371,9 @@ func (e *Enforcer) verifyToken(r *http.Request) (*token.Claims, string, string, 
 	return claims, scheme, raw, nil
 }
 
-// verifyProof requires the DPoP scheme and a proof by the token's key for
-// this very request (htm, htu, ath).
-func (e *Enforcer) verifyProof(r *http.Request, c *token.Claims, scheme, raw, path string) (*dpop.Proof, error) {
+// checkProof requires the DPoP scheme and a proof by the token's key for
+// this very request (htm, htu, ath); its jti is recorded later, by use.
+func (e *Enforcer) checkProof(r *http.Request, c *token.Claims, scheme, raw, path string) (*dpop.Checked, error) {
 	if scheme != "dpop" {
 		return nil, protocol.ErrMissingProof.WithDescription("a DPoP-bound token must be sent with the DPoP scheme and a proof")
 	}
@@ -359,7 +381,7 @@ func (e *Enforcer) verifyProof(r *http.Request, c *token.Claims, scheme, raw, pa
 	if len(values) != 1 {
 		return nil, protocol.ErrMissingProof.WithDescription("want exactly one DPoP header")
 	}
-	return e.proofs.Verify(r.Context(), dpop.Request{
+	return e.proofs.Check(dpop.Request{
 		Proof: values[0], Method: r.Method, URL: e.requestURL(r, path), AccessToken: raw, JKT: c.Cnf.JKT,
 	})
 }
@@ -382,15 +404,34 @@ func (e *Enforcer) requestURL(r *http.Request, path string) string {
 	return scheme + "://" + r.Host + path
 }
 
+// useOnce records a one-time token's jti. With the restart guard, a token
+// issued before the replay cache's epoch started (plus the leeway its iat
+// is allowed ahead of our clock) may have been used before: it is refused,
+// and the agent gets a new one.
 func (e *Enforcer) useOnce(ctx context.Context, c *token.Claims) error {
-	fresh, err := e.replay.Use(ctx, "one-time-token:"+c.ID, time.Unix(c.ExpiresAt, 0).Add(protocol.MaxLeeway))
+	fresh, epoch, err := e.replay.Use(ctx, dpop.Entry{ID: "one-time-token:" + c.ID, Exp: time.Unix(c.ExpiresAt, 0).Add(protocol.MaxLeeway), Owner: ownerOf(c)})
 	if err != nil {
-		return err
+		return replayCacheErr(err)
 	}
 	if !fresh {
 		return protocol.ErrTokenUsed.WithDescription("this route accepts a token once")
 	}
+	if e.guard != nil && time.Unix(c.IssuedAt, 0).Before(epoch.Start.Add(e.leeway)) {
+		return errOneTimeBeforeEpoch
+	}
 	return nil
+}
+
+var errOneTimeBeforeEpoch = &protocol.Error{Code: protocol.CodeInvalidToken, Reason: protocol.ReasonReplayWindowReset, Status: http.StatusUnauthorized,
+	Description: "the replay cache restarted after this one-time token was issued, so it may have been used; get a new token"}
+
+// ownerOf is whose share of the replay cache a one-time token counts
+// against: its proof key, or its client for a bearer token.
+func ownerOf(c *token.Claims) string {
+	if c.Cnf != nil {
+		return c.Cnf.JKT
+	}
+	return "client:" + c.ClientID
 }
 
 func subjectOf(c *token.Claims) policy.Subject {

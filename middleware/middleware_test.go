@@ -16,6 +16,7 @@ import (
 	"github.com/ajwt/ajwt/checksum"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/internal/authserver"
+	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/middleware"
@@ -35,6 +36,7 @@ type world struct {
 	upstream *httptest.Server
 	agents   map[string]*agent
 	enf      *middleware.Enforcer
+	store    store.Store // the IdP's
 	lastSeen http.Header // headers the upstream saw last
 	lastURI  string      // request URI the upstream saw last
 	hits     atomic.Int64
@@ -137,6 +139,7 @@ func (w *world) startIdP() {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	w.store = st
 	w.t.Cleanup(func() { w.idp.Close(); srv.Close(); st.Close() })
 }
 
@@ -237,6 +240,13 @@ func (w *world) complete(id, run, step, tok string) {
 // send calls base+path with the token and a fresh proof by key (nil: none).
 func (w *world) send(base, method, path, tok string, key *keys.Signer, opts ...func(*dpop.ProofOptions)) (int, map[string]any) {
 	w.t.Helper()
+	code, body, _ := w.sendH(base, method, path, tok, key, opts...)
+	return code, body
+}
+
+// sendH is send that also returns the response headers.
+func (w *world) sendH(base, method, path, tok string, key *keys.Signer, opts ...func(*dpop.ProofOptions)) (int, map[string]any, http.Header) {
+	w.t.Helper()
 	hdr := http.Header{}
 	if key != nil {
 		po := dpop.ProofOptions{AccessToken: tok}
@@ -253,8 +263,7 @@ func (w *world) send(base, method, path, tok string, key *keys.Signer, opts ...f
 	if tok != "" {
 		auth = "DPoP " + tok
 	}
-	code, body, _ := w.call(method, base+path, auth, nil, hdr)
-	return code, body
+	return w.call(method, base+path, auth, nil, hdr)
 }
 
 func TestEnforcementReasons(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 )
 
 // Revocations tracks the IdP's revocation feed (§9): revoked token ids,
-// revoked agents, agents re-registered up to a version, and runs revoked
-// at a time. It follows the feed by long polling, so a revocation reaches
+// revoked agents, agents re-registered up to a version, and runs and
+// clients revoked at a time. It follows the feed by long polling, so a revocation reaches
 // the enforcer within the round trip of one response (documented bound:
 // 2 s while the IdP is reachable).
 type Revocations struct {
@@ -35,7 +35,8 @@ type Revocations struct {
 	tokens   map[string]time.Time // jti → forget after
 	agents   map[string]entry     // revoked agents
 	versions map[string]entry     // re-registered agents: highest version seen
-	runs     map[string]entry
+	runs     map[string]entry     // tokens of the run issued at or before at
+	clients  map[string]entry     // tokens the client obtained at or before at
 	health   FeedHealth
 	synced   chan struct{}
 	once     sync.Once
@@ -71,19 +72,20 @@ func NewRevocations(feedURL string, hc *http.Client, now func() time.Time, log *
 	}
 	return &Revocations{feedURL: feedURL, client: feed, now: now, log: log, Wait: DefaultFeedWait, Margin: DefaultFeedMargin,
 		tokens: map[string]time.Time{}, agents: map[string]entry{}, versions: map[string]entry{}, runs: map[string]entry{},
-		synced: make(chan struct{})}
+		clients: map[string]entry{}, synced: make(chan struct{})}
 }
 
 // Check refuses a token that is listed, an intent token naming a revoked
 // agent as subject or anywhere in its delegation chain, an intent token of
-// an agent registration that was since replaced, and a token of a run
-// revoked at or after the token was issued.
+// an agent registration that was since replaced, a token of a run revoked
+// at or after the token was issued, and a token its client obtained at or
+// before the client's revocation (§9: the same second counts as before).
 func (r *Revocations) Check(c *token.Claims) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	// Agent and run first: their reasons say more than the token entries
-	// that the same revocation also produced. Only intent tokens name
-	// agents: a client token's sub is a client id, another namespace.
+	// Agent, run and client first: their reasons say more than the token
+	// entries that the same revocation also produced. Only intent tokens
+	// name agents: a client token's sub is a client id, another namespace.
 	if c.IsIntent() {
 		if err := r.checkAgents(c); err != nil {
 			return err
@@ -91,6 +93,9 @@ func (r *Revocations) Check(c *token.Claims) error {
 		if e, ok := r.runs[c.Intent.RunID]; ok && c.Intent.RunID != "" && e.at >= c.IssuedAt {
 			return protocol.ErrRunRevoked.WithDescription("run revoked")
 		}
+	}
+	if e, ok := r.clients[c.ClientID]; ok && c.ClientID != "" && e.at >= c.IssuedAt {
+		return protocol.ErrClientRevoked.WithDescription("client %s revoked; tokens it obtained until then are refused", c.ClientID)
 	}
 	if _, ok := r.tokens[c.ID]; ok {
 		return protocol.ErrTokenRevoked.WithDescription("token revoked")
@@ -130,9 +135,21 @@ func (r *Revocations) Add(entries []FeedEntry) {
 		case "agent":
 			r.addAgent(e, forget)
 		case "run":
-			r.runs[e.ID] = entry{at: e.At, forget: forget}
+			latest(r.runs, e, forget)
+		case "client":
+			latest(r.clients, e, forget)
 		}
 	}
+}
+
+// latest records a time-scoped entry (run, client), keeping the latest
+// time of several: each revokes every token up to its time, so the latest
+// covers the others whatever order they arrive in.
+func latest(m map[string]entry, e FeedEntry, forget time.Time) {
+	if old, ok := m[e.ID]; ok && old.at > e.At {
+		e.At = old.at
+	}
+	m[e.ID] = entry{at: e.At, forget: forget}
 }
 
 func (r *Revocations) addAgent(e FeedEntry, forget time.Time) {
@@ -153,7 +170,7 @@ func (r *Revocations) prune() {
 			delete(r.tokens, k)
 		}
 	}
-	for _, m := range []map[string]entry{r.agents, r.versions, r.runs} {
+	for _, m := range []map[string]entry{r.agents, r.versions, r.runs, r.clients} {
 		for k, e := range m {
 			if now.After(e.forget) {
 				delete(m, k)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ajwt/ajwt/internal/idptest"
+	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy"
 	"github.com/ajwt/ajwt/protocol"
@@ -226,5 +227,113 @@ func TestFeedFailureStreak(t *testing.T) {
 	}
 	if got := reasonOf(r.Check(intentClaims("patcher", []string{"patcher"}, 2, time.Now().Unix()))); got != protocol.ReasonTokenRevoked {
 		t.Fatalf("token of the replaced registration: reason %q", got)
+	}
+}
+
+// TestClientEntryRevokesTokensUpToAt: a client entry (§9) refuses every
+// token the client obtained at or before its time, intent and legacy
+// alike, a token of the same second included; later tokens and other
+// clients' tokens pass, and a second entry for the client keeps the later
+// time whatever order the entries arrive in.
+func TestClientEntryRevokesTokensUpToAt(t *testing.T) {
+	now := time.Now()
+	at := now.Add(-time.Minute).Unix()
+	r := middleware.NewRevocations("http://unused.example/feed", nil, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	r.Add([]middleware.FeedEntry{{Type: "client", ID: "app", At: at}, {Type: "client", ID: "other", At: at + 20}})
+	r.Add([]middleware.FeedEntry{{Type: "client", ID: "other", At: at}})
+	legacy := func(client string, iat int64) *token.Claims {
+		return &token.Claims{Subject: client, ClientID: client, IssuedAt: iat, ExpiresAt: iat + 300, ID: "cc-" + client}
+	}
+	otherIntent := intentClaims("planner", []string{"planner"}, 1, at+10)
+	otherIntent.ClientID = "other"
+	tests := []struct {
+		name   string
+		claims *token.Claims
+		reason string
+	}{
+		{"intent token issued before", intentClaims("planner", []string{"planner"}, 1, at-30), protocol.ReasonClientRevoked},
+		{"intent token of the same second", intentClaims("planner", []string{"planner"}, 1, at), protocol.ReasonClientRevoked},
+		{"intent token issued after", intentClaims("planner", []string{"planner"}, 1, at+1), ""},
+		{"legacy token issued before", legacy("app", at-1), protocol.ReasonClientRevoked},
+		{"legacy token issued after", legacy("app", at+1), ""},
+		{"another client's token", legacy("third", at-1), ""},
+		{"later entry kept though it arrived first", otherIntent, protocol.ReasonClientRevoked},
+		{"after the later entry", legacy("other", at+21), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := reasonOf(r.Check(tt.claims)); got != tt.reason {
+				t.Fatalf("reason %q, want %q", got, tt.reason)
+			}
+		})
+	}
+}
+
+// TestRunEntryRevokesTokensUpToAt: a run entry refuses the run's tokens
+// issued at or before it (the same second included), not later ones, and
+// keeps the later time of two entries whatever their order.
+func TestRunEntryRevokesTokensUpToAt(t *testing.T) {
+	now := time.Now()
+	at := now.Add(-time.Minute).Unix()
+	r := middleware.NewRevocations("http://unused.example/feed", nil, func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	r.Add([]middleware.FeedEntry{{Type: "run", ID: "run-1", At: at + 20}, {Type: "run", ID: "run-1", At: at}})
+	for _, tt := range []struct {
+		name   string
+		iat    int64
+		reason string
+	}{
+		{"before the earlier entry", at - 1, protocol.ReasonRunRevoked},
+		{"same second as the later entry", at + 20, protocol.ReasonRunRevoked},
+		{"after the later entry", at + 21, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := reasonOf(r.Check(intentClaims("planner", []string{"planner"}, 1, tt.iat))); got != tt.reason {
+				t.Fatalf("reason %q, want %q", got, tt.reason)
+			}
+		})
+	}
+}
+
+// TestClientRevocationThroughFeed: a client entry the IdP's store holds
+// (as its §9 client revocation writes it) reaches the enforcer through the
+// real feed and refuses the client's legacy and intent tokens obtained
+// before it, at the middleware and at the proxy; a token the client
+// obtains afterwards is accepted.
+func TestClientRevocationThroughFeed(t *testing.T) {
+	w := newWorld(t)
+	run := w.startRun("acme/web")
+	intent := w.grant("planner", run, "plan")
+	legacy := w.clientToken("app", "app-secret", "https://forge.example")
+	planner := w.agents["planner"].key
+	read := "/repos/acme/web/contents/go.mod"
+	if code, body := w.send(w.api.URL, http.MethodGet, read, intent, planner); code != 200 {
+		t.Fatalf("before the revocation: %d %v", code, body)
+	}
+	// The revocation's second must follow the tokens' iat: tokens of the
+	// same second count as obtained before it.
+	at := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(at))
+	err := w.store.Update(context.Background(), func(tx store.Tx) error {
+		return tx.AddRevocation(context.Background(), &store.Revocation{Type: store.RevokedClient, ID: "app", At: at, Expires: at.Add(time.Hour)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client entry", func() bool {
+		code, body := w.send(w.api.URL, http.MethodGet, read, intent, planner)
+		return code == 401 && body["reason"] == protocol.ReasonClientRevoked
+	})
+	if code, body := w.send(w.prx.URL, http.MethodGet, read, intent, planner); code != 401 || body["reason"] != protocol.ReasonClientRevoked {
+		t.Fatalf("intent token at the proxy: %d %v", code, body)
+	}
+	for _, base := range []string{w.api.URL, w.prx.URL} {
+		if code, body, _ := w.call(http.MethodGet, base+"/legacy/x", "Bearer "+legacy, nil, nil); code != 401 || body["reason"] != protocol.ReasonClientRevoked {
+			t.Fatalf("legacy token at %s: %d %v", base, code, body)
+		}
+	}
+	time.Sleep(time.Until(at.Add(time.Second)))
+	fresh := w.clientToken("app", "app-secret", "https://forge.example")
+	if code, body, _ := w.call(http.MethodGet, w.api.URL+"/legacy/x", "Bearer "+fresh, nil, nil); code != 200 {
+		t.Fatalf("token obtained after the revocation: %d %v", code, body)
 	}
 }

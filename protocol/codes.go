@@ -66,6 +66,20 @@ const (
 	ReasonInsufficientScope  = "insufficient_scope"
 	ReasonNoRoute            = "no_route"
 	ReasonNonCanonicalPath   = "non_canonical_path"
+	// ReasonClientRevoked: a §9 client entry revokes every token the
+	// client obtained at or before its time.
+	ReasonClientRevoked = "client_revoked"
+	// ReasonReplayWindowReset: the enforcer's replay cache started after
+	// the proof or one-time token may have been used (a restart, a Redis
+	// that lost its data); a fresh proof with the DPoP-Nonce, or a new
+	// token, is accepted.
+	ReasonReplayWindowReset = "replay_window_reset"
+	// ReasonReplayQuota: one proof key holds its whole share of a replay
+	// cache under pressure (429 slow_down).
+	ReasonReplayQuota = "replay_quota"
+	// ReasonReplayCacheUnavailable: the replay cache is full or
+	// unreachable (503 temporarily_unavailable); retry later.
+	ReasonReplayCacheUnavailable = "replay_cache_unavailable"
 )
 
 func tokenErr(reason string) *Error {
@@ -97,6 +111,7 @@ var (
 	ErrAgentRevokedToken  = tokenErr(ReasonAgentRevoked)
 	ErrRunRevoked         = tokenErr(ReasonRunRevoked)
 	ErrLegacyTokenRefused = tokenErr(ReasonLegacyTokenRefused)
+	ErrClientRevoked      = tokenErr(ReasonClientRevoked)
 
 	ErrMalformedProof  = proofErr(ReasonMalformed)
 	ErrMissingProof    = proofErr(ReasonMissingProof)

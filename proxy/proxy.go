@@ -25,7 +25,12 @@ type Options struct {
 	Logger          *slog.Logger
 	DialTimeout     time.Duration // default 5 s
 	ResponseTimeout time.Duration // upstream response headers, default 30 s
-	Transport       http.RoundTripper
+	// IdleTimeout cuts an upstream exchange in which no byte of the
+	// request body went up and no byte of the response came back for
+	// this long (default DefaultIdleTimeout); a transfer that keeps
+	// moving has no time limit.
+	IdleTimeout time.Duration
+	Transport   http.RoundTripper
 }
 
 // New returns a handler that enforces with enf and forwards to upstream.
@@ -38,7 +43,7 @@ func New(upstream *url.URL, enf *middleware.Enforcer, opts Options) (http.Handle
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:       func(pr *httputil.ProxyRequest) { rewrite(pr, upstream) },
-		Transport:     transport(opts),
+		Transport:     &idleTransport{base: transport(opts), idle: or(opts.IdleTimeout, DefaultIdleTimeout)},
 		ErrorHandler:  func(w http.ResponseWriter, r *http.Request, err error) { upstreamError(w, r, err, opts.Logger) },
 		FlushInterval: -1, // stream bodies as they come
 		BufferPool:    &bufferPool{},

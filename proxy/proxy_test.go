@@ -20,6 +20,15 @@ import (
 
 func publicProxy(t testing.TB, upstream string, opts proxy.Options) *httptest.Server {
 	t.Helper()
+	srv := httptest.NewServer(publicHandler(t, upstream, opts))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// publicHandler is the proxy for upstream with one public route for
+// everything.
+func publicHandler(t testing.TB, upstream string, opts proxy.Options) http.Handler {
+	t.Helper()
 	ks, _ := token.NewStaticKeys(jose.JSONWebKeySet{})
 	pol, err := policy.Compile(policy.Rules{Issuer: "https://idp.example", Resource: "https://api.example",
 		Routes: []policy.Rule{{Match: policy.MatchRule{Method: "*", Path: "/**"}, Public: true}}})
@@ -35,9 +44,7 @@ func publicProxy(t testing.TB, upstream string, opts proxy.Options) *httptest.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
+	return h
 }
 
 // TestStreaming: the first chunk reaches the client while the upstream is

@@ -23,8 +23,16 @@ import (
 	"github.com/ajwt/ajwt/proxy"
 )
 
+// proxyFlags are the settings of `ajwt proxy` beyond the policy.
+type proxyFlags struct {
+	addr, redisURL string
+	idle           time.Duration // proxy.ServerTimeouts.Idle and proxy.Options.IdleTimeout
+	futureSkew     time.Duration // middleware.WithRestartGuard
+}
+
 func (e *env) proxyCmd() *cobra.Command {
-	var policyPath, upstream, addr, issuer, redisURL string
+	var policyPath, upstream, issuer string
+	var f proxyFlags
 	cmd := &cobra.Command{
 		Use:   "proxy --policy FILE --upstream URL --addr HOST:PORT",
 		Short: "Run the enforcing reverse proxy in front of an unmodified API",
@@ -38,14 +46,18 @@ func (e *env) proxyCmd() *cobra.Command {
 			if err != nil || up.Scheme == "" || up.Host == "" {
 				return fmt.Errorf("--upstream: want an absolute URL, got %q", upstream)
 			}
-			return e.runProxy(cmd.Context(), rules, up, addr, redisURL)
+			return e.runProxy(cmd.Context(), rules, up, f)
 		},
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML)")
 	cmd.Flags().StringVar(&upstream, "upstream", "", "URL of the API to protect")
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:9000", "listen address")
+	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:9000", "listen address")
 	cmd.Flags().StringVar(&issuer, "issuer", "", "IdP issuer URL (overrides the policy's issuer)")
-	cmd.Flags().StringVar(&redisURL, "redis", "", "redis://… shared replay cache and revocation fan-out (several proxies)")
+	cmd.Flags().StringVar(&f.redisURL, "redis", "", "redis://… shared replay cache and revocation fan-out (several proxies)")
+	cmd.Flags().DurationVar(&f.idle, "idle-timeout", proxy.DefaultIdleTimeout,
+		"cut a request or response, from the client or the upstream, that moves no byte for this long (no limit on its total duration)")
+	cmd.Flags().DurationVar(&f.futureSkew, "dpop-future-skew", middleware.DefaultFutureSkew,
+		"how far ahead of this clock a DPoP proof's iat may be; after the replay cache starts (a restart, Redis losing its data), proofs without its nonce are refused for this long")
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("upstream")
 	return cmd
@@ -70,16 +82,17 @@ func loadRules(path, issuer string) (*policy.Policy, error) {
 	return p, nil
 }
 
-func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, addr, redisURL string) error {
+func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, f proxyFlags) error {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	reg := prometheus.NewRegistry()
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total", Help: "Requests by decision and reason."}, []string{"decision", "reason"})
 	reg.MustRegister(decisions)
-	opts := []middleware.Option{middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions))}
+	opts := []middleware.Option{middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions)),
+		middleware.WithRestartGuard(f.futureSkew)}
 	var rdb *redis.Client
-	if redisURL != "" {
+	if f.redisURL != "" {
 		var err error
-		if rdb, err = redisx.Open(ctx, redisURL); err != nil {
+		if rdb, err = redisx.Open(ctx, f.redisURL); err != nil {
 			return err
 		}
 		defer rdb.Close()
@@ -97,16 +110,23 @@ func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, add
 			defer stop()
 		}
 	}
-	h, err := proxy.New(up, enf, proxy.Options{Logger: logger})
+	h, err := proxy.New(up, enf, proxy.Options{Logger: logger, IdleTimeout: f.idle})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	// Listening only once proofs made now pass: right after a start the
+	// replay cache cannot vouch for proofs made before it, and clients
+	// that cannot answer a DPoP-Nonce challenge would be refused.
+	if err := enf.WaitReplayWindow(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
 	logger.Info("ajwt proxy serving", "addr", ln.Addr().String(), "upstream", up.String(), "issuer", pol.Issuer)
-	return serveHTTP(ctx, ln, proxyRoutes(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), h), logger)
+	hs := proxy.NewServer(proxyRoutes(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), h), proxy.ServerTimeouts{Idle: f.idle})
+	return runServer(ctx, ln, hs, logger)
 }
 
 // proxyRoutes serves /metrics and hands everything else to the proxy as
@@ -158,9 +178,16 @@ func accessLog(log *slog.Logger, decisions *prometheus.CounterVec) func(*http.Re
 			}
 		}
 		if err != nil {
-			_, wire := protocol.Wire(err)
+			status, wire := protocol.Wire(err)
 			decisions.WithLabelValues("deny", wire.Reason).Inc()
-			log.Info("deny", append(attrs, "error", wire.Error, "reason", wire.Reason)...)
+			attrs = append(attrs, "error", wire.Error, "reason", wire.Reason)
+			if status >= 500 {
+				// Not the client's fault: the operator needs the cause
+				// (an unreachable Redis), which the client never sees.
+				log.Warn("unavailable", append(attrs, "cause", err.Error())...)
+				return
+			}
+			log.Info("deny", attrs...)
 			return
 		}
 		decisions.WithLabelValues("allow", "").Inc()

@@ -13,23 +13,47 @@ import (
 	"github.com/ajwt/ajwt/dpop"
 )
 
-// ReplayCacheSuite checks fresh/replay, expiry and atomicity. newCache
-// returns an empty cache with room for at least 1,000 ids. Expiry is
-// tested with real time (ids living about 1 s, a 2.1 s wait) so that caches
-// without an injectable clock, such as Redis, run the suite unchanged.
+// ReplayCacheSuite checks fresh/replay, expiry, atomicity and the epoch.
+// newCache returns an empty cache with room for at least 1,000 ids. Expiry
+// is tested with real time (ids living about 1 s, a 2.1 s wait) so that
+// caches without an injectable clock, such as Redis, run the suite
+// unchanged.
 func ReplayCacheSuite(t *testing.T, newCache func(t *testing.T) dpop.ReplayCache) {
 	t.Run("fresh then replay", func(t *testing.T) { freshThenReplay(t, newCache(t)) })
 	t.Run("expiry", func(t *testing.T) { expiry(t, newCache(t)) })
 	t.Run("concurrent use of one id", func(t *testing.T) { concurrentOneID(t, newCache(t)) })
 	t.Run("concurrent distinct ids", func(t *testing.T) { concurrentDistinct(t, newCache(t)) })
 	t.Run("many ids", func(t *testing.T) { manyIDs(t, newCache(t)) })
+	t.Run("one epoch", func(t *testing.T) { oneEpoch(t, newCache(t)) })
 }
 
 func use(t *testing.T, c dpop.ReplayCache, id string, exp time.Time, want bool) {
 	t.Helper()
-	fresh, err := c.Use(context.Background(), id, exp)
+	fresh, _, err := c.Use(context.Background(), dpop.Entry{ID: id, Exp: exp, Owner: "owner-" + id})
 	if err != nil || fresh != want {
 		t.Fatalf("Use(%q) = %v, %v; want fresh = %v", id, fresh, err, want)
+	}
+}
+
+// oneEpoch: a cache that keeps its data stays in one epoch, with a start
+// no later than now and a nonce of at least 128 bits (22 base64url
+// characters), and reports it with every use.
+func oneEpoch(t *testing.T, c dpop.ReplayCache) {
+	first, err := c.Epoch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Start.IsZero() || first.Start.After(time.Now()) || len(first.Nonce) < 22 {
+		t.Fatalf("epoch %+v", first)
+	}
+	for i := range 3 {
+		_, e, err := c.Use(context.Background(), dpop.Entry{ID: fmt.Sprint("e-", i), Exp: time.Now().Add(time.Minute)})
+		if err != nil || !e.Start.Equal(first.Start) || e.Nonce != first.Nonce {
+			t.Fatalf("use %d: epoch %+v, %v; want %+v", i, e, err, first)
+		}
+	}
+	if again, err := c.Epoch(context.Background()); err != nil || again != first {
+		t.Fatalf("epoch changed: %+v, %v; want %+v", again, err, first)
 	}
 }
 
@@ -56,7 +80,7 @@ func concurrentOneID(t *testing.T, c dpop.ReplayCache) {
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			ok, err := c.Use(context.Background(), "race", time.Now().Add(time.Minute))
+			ok, _, err := c.Use(context.Background(), dpop.Entry{ID: "race", Exp: time.Now().Add(time.Minute)})
 			switch {
 			case err != nil:
 				failed.Add(1)
@@ -76,7 +100,7 @@ func concurrentDistinct(t *testing.T, c dpop.ReplayCache) {
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Go(func() {
-			if ok, err := c.Use(context.Background(), fmt.Sprint("id-", i), time.Now().Add(time.Minute)); err == nil && ok {
+			if ok, _, err := c.Use(context.Background(), dpop.Entry{ID: fmt.Sprint("id-", i), Exp: time.Now().Add(time.Minute)}); err == nil && ok {
 				fresh.Add(1)
 			}
 		})
