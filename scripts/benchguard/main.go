@@ -1,5 +1,5 @@
 // Command benchguard fails when a benchmark reports a time per operation
-// that its work cannot take: the capped-loop class of issue #26, where
+// that its work cannot take: the capped-loop class, where
 // `for i := 0; i < b.N && i < len(proofs); i++` stopped after its
 // pre-made proofs while the timer divided by b.N (1.286 ns/op for a DPoP
 // verification at -benchtime 2s).
