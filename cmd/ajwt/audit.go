@@ -59,16 +59,20 @@ type auditResult struct {
 	Problem string `json:"problem,omitempty"`
 }
 
+// auditPage is how many entries verify reads at a time: its memory is one
+// page, whatever the length of the log.
+const auditPage = 5000
+
 func verifyAudit(cmd *cobra.Command, st store.Store) (*auditResult, error) {
 	ctx := cmd.Context()
-	var all []*store.AuditEntry
-	var headSeq int64
-	var headHash string
 	// Entries committed but still in PostgreSQL's audit outbox (e.g. of a
 	// node killed before chaining them) are chained first and verified too.
 	if err := st.FlushAudit(ctx); err != nil {
 		return nil, err
 	}
+	chain := store.NewAuditChainVerifier()
+	var read, headSeq int64
+	var headHash, atHead string
 	// The head is read first: on PostgreSQL each statement has its own
 	// snapshot and chaining goes on while we read, so entries may appear
 	// after the head we saw. They must still continue the chain; the head
@@ -79,33 +83,36 @@ func verifyAudit(cmd *cobra.Command, st store.Store) (*auditResult, error) {
 			return err
 		}
 		for after := int64(0); ; {
-			page, err := tx.Audit(ctx, "", after, 5000)
-			if err != nil {
+			page, err := tx.Audit(ctx, "", after, auditPage)
+			if err != nil || len(page) == 0 {
 				return err
 			}
-			if len(page) == 0 {
-				return nil
+			chain.Add(page)
+			for _, e := range page {
+				if e.Seq == headSeq {
+					atHead = e.Hash
+				}
 			}
-			all = append(all, page...)
+			read += int64(len(page))
 			after = page[len(page)-1].Seq
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	res := &auditResult{Entries: len(all), Head: headHash}
-	res.BadSeq, res.Problem = store.VerifyAuditChain(all)
-	if res.Problem == "" && (int64(len(all)) < headSeq || (headSeq > 0 && all[headSeq-1].Hash != headHash) || (headSeq == 0 && headHash != store.AuditGenesis)) {
+	res := &auditResult{Entries: int(read), Head: headHash}
+	res.BadSeq, res.Problem = chain.Result()
+	if res.Problem == "" && (read < headSeq || (headSeq > 0 && atHead != headHash) || (headSeq == 0 && headHash != store.AuditGenesis)) {
 		res.BadSeq, res.Problem = headSeq, "entries missing after the last one present (head record mismatch)"
 	}
-	if res.Problem == "" && int64(len(all)) > headSeq {
+	if res.Problem == "" && read > headSeq {
 		// Chained while we read, the head has moved past them by now;
 		// entries the head never covers were added behind its back.
 		var now int64
 		if err := st.View(ctx, func(tx store.Tx) (err error) { now, _, err = tx.AuditHead(ctx); return err }); err != nil {
 			return nil, err
 		}
-		if now < int64(len(all)) {
+		if now < read {
 			res.BadSeq, res.Problem = now+1, "entries after the head record"
 		}
 	}

@@ -76,6 +76,7 @@ func (f *storeFlags) cipher() (authserver.KeyCipher, error) {
 func (e *env) serveCmd() *cobra.Command {
 	var configPath, addr, cpuProfile string
 	var quiet bool
+	var maxConns int
 	var sf storeFlags
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE --data DIR [--addr HOST:PORT]",
@@ -91,13 +92,17 @@ func (e *env) serveCmd() *cobra.Command {
 				return err
 			}
 			defer stop()
-			return e.serve(cmd.Context(), cfg, &sf, addr, quiet)
+			if maxConns <= 0 {
+				maxConns = defaultMaxConns()
+			}
+			return e.serve(cmd.Context(), cfg, &sf, addr, quiet, maxConns)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "ajwt.yaml", "configuration file")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8420", "listen address")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "log warnings and errors only (no request log)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile to FILE until shutdown (SIGTERM)")
+	cmd.Flags().IntVar(&maxConns, "max-conns", 0, "most client connections open at once, feed long polls included (default: 3/4 of the open-file limit, at most 16384)")
 	sf.register(cmd, true)
 	return cmd
 }
@@ -119,7 +124,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, addr string, quiet bool) error {
+func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, addr string, quiet bool, maxConns int) error {
 	level := slog.LevelInfo
 	if quiet {
 		level = slog.LevelWarn
@@ -143,17 +148,24 @@ func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags,
 		return err
 	}
 	defer closeRedis()
+	// Feed long polls never hold more than half the connections: the rest
+	// stay for /token and the APIs.
+	cfg.FeedMaxWaiters = max(min(cfg.FeedMaxWaiters, maxConns/2), 1)
 	srv, err := authserver.New(ctx, cfg, st, opts)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	// At shutdown, parked feed long polls answer at once instead of
+	// holding the graceful stop for up to their 30 s.
+	defer context.AfterFunc(ctx, func() { srv.Close() })()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	logger.Info("ajwt serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "data", sf.dataDir, "postgres", sf.dsn != "", "redis", sf.redisURL != "")
-	return serveHTTP(ctx, ln, srv.Handler(), logger)
+	logger.Info("ajwt serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "data", sf.dataDir, "postgres", sf.dsn != "", "redis", sf.redisURL != "",
+		"max_conns", maxConns, "feed_max_waiters", cfg.FeedMaxWaiters)
+	return serveHTTP(ctx, limitListen(ln, maxConns), srv.Handler(), logger)
 }
 
 // serverOptions wires the KEK and, with --redis, the shared replay cache
@@ -195,8 +207,13 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, logger *slo
 		WriteTimeout:      45 * time.Second, // > the 30 s feed long-poll
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	return runServer(ctx, ln, hs, logger)
+}
+
+// runServer is serveHTTP for a server with its own settings (the proxy's).
+func runServer(ctx context.Context, ln net.Listener, hs *http.Server, logger *slog.Logger) error {
+	hs.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -180,17 +180,40 @@ func (s *Server) registerAgent(ctx context.Context, id string, b *agentBody, by 
 	return a, created, nil
 }
 
-// revokeOldVersion publishes a re-registration on the feed (one entry:
-// tokens of version old and older are revoked) and revokes the live tokens
-// whose chain names the agent, each with its own entry for introspection
-// and older enforcers; delegations formed under the old version are freed.
+// revokeOldVersion publishes a re-registration. One feed entry revokes
+// the agent's tokens of version old and older at every enforcer (they
+// compare agent_proof.version), and checkRevoked compares the same version
+// with the agent's: the agent's own tokens, however many, need no row
+// each, and the transaction never reads them. Tokens delegated under the
+// agent have another subject, whose version did not change: each is
+// revoked with its own entry, with what was minted under it, however many
+// (only delegated tokens are read: an index holds just those). Steps held
+// through a delegation naming the agent are freed.
 func (s *Server) revokeOldVersion(ctx context.Context, tx store.Tx, id string, old int) ([]*store.Revocation, error) {
 	rev, err := s.revokeVersions(ctx, tx, id, old)
 	if err != nil {
 		return nil, err
 	}
-	more, err := s.revokeTokens(ctx, tx, store.TokenFilter{ChainAgent: id, Active: true, Now: s.now()})
-	return append([]*store.Revocation{rev}, more...), err
+	delegated, err := tx.Tokens(ctx, store.TokenFilter{ChainAgent: id, Delegated: true, Active: true, Now: s.now()})
+	if err != nil {
+		return nil, err
+	}
+	var under []*store.Token
+	var runs []string
+	for _, t := range delegated {
+		switch {
+		case t.AgentID != id:
+			under = append(under, t)
+		case t.RunID != "": // delegated to the agent: the version covers it, its step is freed
+			runs = append(runs, t.RunID)
+		}
+	}
+	revs, more, err := s.cascadeUpTo(ctx, tx, under, 0)
+	if err != nil {
+		return nil, err
+	}
+	freed, err := s.releaseBroken(ctx, tx, append(runs, more...))
+	return append(append([]*store.Revocation{rev}, revs...), freed...), err
 }
 
 func (s *Server) nextVersion(a, old *store.Agent) {

@@ -150,18 +150,32 @@ func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*cl
 	return c, nil
 }
 
+// assertionLeeway is the clock skew allowed on a client assertion's exp,
+// nbf and iat.
+const assertionLeeway = protocol.DefaultLeeway
+
+// checkAssertionClaims accepts an assertion while now < exp + leeway and
+// remembers its jti in the store, shared by every node, until that same
+// instant: the window in which it is accepted and the one in which a
+// replay is recognised are one (go-jose alone would also accept it at
+// exp + leeway exactly, when the store has just forgotten it).
 func (s *Server) checkAssertionClaims(ctx context.Context, c *client, claims *jwt.Claims) error {
-	expected := jwt.Expected{Issuer: c.id, Subject: c.id, Time: s.now()}
-	if err := claims.ValidateWithLeeway(expected, protocol.DefaultLeeway); err != nil {
+	now := s.now()
+	expected := jwt.Expected{Issuer: c.id, Subject: c.id, Time: now}
+	if err := claims.ValidateWithLeeway(expected, assertionLeeway); err != nil {
 		return errClient
 	}
 	if !claims.Audience.Contains(s.cfg.Issuer) && !claims.Audience.Contains(s.cfg.Issuer+"/token") {
 		return errClient
 	}
-	if claims.Expiry == nil || claims.ID == "" || claims.Expiry.Time().Sub(s.now()) > 5*time.Minute {
+	if claims.Expiry == nil || claims.ID == "" || claims.Expiry.Time().Sub(now) > 5*time.Minute {
 		return errClient.WithDescription("client assertion needs jti and an exp at most 5 minutes ahead")
 	}
-	fresh, err := s.useOnce(ctx, "client-assertion:"+c.id+":"+claims.ID, claims.Expiry.Time())
+	until := claims.Expiry.Time().Add(assertionLeeway)
+	if !now.Before(until) {
+		return errClient
+	}
+	fresh, err := s.useOnce(ctx, "client-assertion:"+c.id+":"+claims.ID, until)
 	if err != nil {
 		return err
 	}

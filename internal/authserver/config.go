@@ -30,9 +30,15 @@ type Config struct {
 	RequireNonce   bool          `yaml:"dpop_require_nonce"`
 	FailureLimit   int           `yaml:"failed_grants_per_minute"`
 	RequestLimit   int           `yaml:"token_requests_per_second"` // per client, all /token requests
+	RunsPerMinute  int           `yaml:"runs_per_minute"`           // per client, runs created
 	KeyRefresh     time.Duration `yaml:"key_refresh"`
 	FeedPoll       time.Duration `yaml:"feed_poll"`
 	MaxDelegations int           `yaml:"max_delegation_depth"`
+
+	// Long polls of the revocation feed parked at once, in all and per
+	// source address; beyond them a long poll is answered at once.
+	FeedMaxWaiters        int `yaml:"feed_max_waiters"`
+	FeedMaxWaitersPerAddr int `yaml:"feed_max_waiters_per_address"`
 
 	dir string // directory of the file, for relative spec_file paths
 }
@@ -125,11 +131,20 @@ func (c *Config) defaults() error {
 	if c.RequestLimit == 0 {
 		c.RequestLimit = 1000
 	}
+	if c.RunsPerMinute == 0 {
+		c.RunsPerMinute = defaultRunsPerMinute
+	}
 	if c.KeyRefresh == 0 {
 		c.KeyRefresh = 30 * time.Second
 	}
 	if c.FeedPoll == 0 {
 		c.FeedPoll = 200 * time.Millisecond
+	}
+	if c.FeedMaxWaiters == 0 {
+		c.FeedMaxWaiters = DefaultFeedMaxWaiters
+	}
+	if c.FeedMaxWaitersPerAddr == 0 {
+		c.FeedMaxWaitersPerAddr = DefaultFeedMaxWaitersPerAddr
 	}
 	if c.MaxDelegations == 0 {
 		c.MaxDelegations = protocol.MaxDelegationDepth
@@ -151,6 +166,10 @@ func (c *Config) check() error {
 		return fmt.Errorf("config: token_ttl %s: want 10s to 1h", c.TokenTTL)
 	case c.DPoPIATWindow < time.Second || c.DPoPIATWindow > 5*time.Minute:
 		return fmt.Errorf("config: dpop_iat_window %s: want 1s to 5m", c.DPoPIATWindow)
+	case c.FeedMaxWaiters < 0 || c.FeedMaxWaitersPerAddr < 0:
+		return fmt.Errorf("config: feed_max_waiters and feed_max_waiters_per_address: want 1 or more")
+	case c.RunsPerMinute < 0:
+		return fmt.Errorf("config: runs_per_minute %d: want a positive number", c.RunsPerMinute)
 	case c.MaxDelegations < 0 || c.MaxDelegations > protocol.MaxDelegationDepth:
 		return fmt.Errorf("config: max_delegation_depth %d: want 0 to %d", c.MaxDelegations, protocol.MaxDelegationDepth)
 	}

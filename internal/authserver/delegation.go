@@ -98,6 +98,9 @@ func checkAssertionHeader(raw string) error {
 // thumbprint, which the grant's transaction checks again.
 func (s *Server) delegatorKey(ctx context.Context, c *client, d *delegation) (*jose.JSONWebKey, error) {
 	a, err := s.ownAgent(ctx, c, d.delegator)
+	if err != nil && isInternal(err) {
+		return nil, err // the store's failure, not the delegator's
+	}
 	if err != nil {
 		return nil, errDelegation("delegator %s is not a registered, unrevoked agent of this client", d.delegator)
 	}
@@ -230,7 +233,11 @@ func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, w
 		return nil, errDelegation("workflow %s allows no delegation", run.WorkflowID)
 	}
 	h := &holding{chain: []string{delegator}}
-	if t := delegatorToken(ctx, tx, run.RunID, delegator); t != nil {
+	t, err := delegatorToken(ctx, tx, run.RunID, delegator)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
 		// A delegation hanging off a revoked token would be void at once.
 		if t.Revoked {
 			return nil, errDelegation("%s's tokens in this run are revoked", delegator)
@@ -244,9 +251,16 @@ func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, w
 	if len(h.chain)-1 > max {
 		return nil, errDelegation("delegation chain of %d hops exceeds the maximum of %d", len(h.chain)-1, max)
 	}
-	var err error
-	h.versions, err = chainVersions(ctx, tx, h.chain)
-	return h, err
+	if h.versions, err = chainVersions(ctx, tx, h.chain); err != nil {
+		return nil, err
+	}
+	// A re-registration leaves the delegator's own tokens unrevoked in the
+	// store (their version refuses them): one of an older version is void
+	// like a revoked one.
+	if i := slices.Index(h.chain, delegator); t != nil && i >= 0 && t.Version != h.versions[i] {
+		return nil, errDelegation("%s was re-registered since its tokens in this run were issued", delegator)
+	}
+	return h, nil
 }
 
 // chainVersions reads (and locks) the chain's agents: all registered and
@@ -269,10 +283,10 @@ func chainVersions(ctx context.Context, tx store.Tx, chain []string) ([]int, err
 // delegatorToken returns the delegator's newest token in the run,
 // preferring one not revoked. It scans the delegator's tokens in one run:
 // a handful.
-func delegatorToken(ctx context.Context, tx store.Tx, runID, delegator string) *store.Token {
+func delegatorToken(ctx context.Context, tx store.Tx, runID, delegator string) (*store.Token, error) {
 	all, err := tx.Tokens(ctx, store.TokenFilter{RunID: runID, AgentID: delegator})
 	if err != nil {
-		return nil
+		return nil, err // not "no token": the chain would lose its parent
 	}
 	var best *store.Token
 	for _, t := range all {
@@ -280,12 +294,15 @@ func delegatorToken(ctx context.Context, tx store.Tx, runID, delegator string) *
 			best = t
 		}
 	}
-	return best
+	return best, nil
 }
 
 func newerToken(t, than *store.Token) bool {
 	if t.Revoked != than.Revoked {
 		return !t.Revoked
+	}
+	if t.Version != than.Version { // a re-registration leaves the older ones unrevoked
+		return t.Version > than.Version
 	}
 	if !t.IssuedAt.Equal(than.IssuedAt) {
 		return t.IssuedAt.After(than.IssuedAt)

@@ -65,6 +65,9 @@ func (s *Server) exchangeSubject(ctx context.Context, c *client, form url.Values
 		return nil, errBadRequest("subject_token must be an intent token of this client")
 	}
 	if err := s.checkRevoked(ctx, subject); err != nil {
+		if isInternal(err) {
+			return nil, err
+		}
 		return nil, errBadRequest("subject_token is revoked")
 	}
 	return subject, nil
@@ -101,15 +104,26 @@ func narrowClaims(subject *token.Claims, form url.Values) (*token.Claims, error)
 // agent, as of the exchange's own transaction (the agents stay locked
 // until it commits).
 func (s *Server) checkSubjectState(ctx context.Context, tx store.Tx, subject *token.Claims) (*store.Agent, error) {
-	if rec, err := tx.Token(ctx, subject.ID); err != nil || rec.Revoked {
+	rec, err := tx.Token(ctx, subject.ID)
+	if storeFailed(err) {
+		return nil, err
+	}
+	if err != nil || rec.Revoked {
 		return nil, errBadRequest("subject_token is revoked")
 	}
 	a, err := tx.AgentForShare(ctx, subject.Subject)
+	if storeFailed(err) {
+		return nil, err
+	}
 	if err != nil || a.Revoked || a.Version != subject.AgentProof.Version {
 		return nil, newErr(protocol.CodeAgentRevoked, http.StatusUnauthorized, "agent revoked or re-registered")
 	}
 	for _, id := range subject.Intent.DelegationChain {
-		if d, err := tx.AgentForShare(ctx, id); err != nil || d.Revoked {
+		d, err := tx.AgentForShare(ctx, id)
+		if storeFailed(err) {
+			return nil, err
+		}
+		if err != nil || d.Revoked {
 			return nil, newErr(protocol.CodeAgentRevoked, http.StatusUnauthorized, "an agent of the delegation chain is revoked")
 		}
 	}

@@ -211,7 +211,10 @@ func (k *keyring) PublicKey(ctx context.Context, kid string) (*jose.JSONWebKey, 
 	if ok {
 		return key, nil
 	}
-	if stale && k.load(ctx) == nil {
+	if stale {
+		if err := k.load(ctx); err != nil {
+			return nil, unavailable(err) // unknown, not unknown_key: another node may have rotated
+		}
 		k.mu.RLock()
 		key, ok = k.published[kid]
 		k.mu.RUnlock()

@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,18 +62,50 @@ type auditBacklogger interface {
 	AuditBacklog(ctx context.Context) (int, error)
 }
 
-// watchAuditBacklog exports the outbox size, read at every scrape: it
-// stays near zero while chaining works and grows when it does not.
-func (m *metrics) watchAuditBacklog(b auditBacklogger) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "ajwt_audit_outbox_entries", Help: "Committed audit entries not yet in the hash chain (PostgreSQL outbox; 0 on SQLite).",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
+// backlogRefresh is how old the outbox gauge may be: it moves in tens of
+// milliseconds when chaining works and only grows when it does not, so a
+// few seconds tell the same story as a fresh count.
+const backlogRefresh = 5 * time.Second
+
+// watchAuditBacklog exports the outbox size. The count is a query
+// (count(*) on PostgreSQL): it is made at most once per backlogRefresh,
+// by one scrape at a time, and every other scrape reads the last value,
+// so a dozen Prometheus servers cost the store what one does.
+func (m *metrics) watchAuditBacklog(b auditBacklogger, now func() time.Time) {
+	g := &cachedGauge{ttl: backlogRefresh, now: now, read: func(ctx context.Context) (float64, error) {
 		n, err := b.AuditBacklog(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	}))
+		return float64(n), err
+	}}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ajwt_audit_outbox_entries", Help: "Committed audit entries not yet in the hash chain (PostgreSQL outbox; 0 on SQLite; -1 when it cannot be read). Refreshed at most every 5 s.",
+	}, g.value))
+}
+
+// cachedGauge is a gauge whose value costs a query: it is read again only
+// when older than ttl, and by one caller while the others wait for it.
+type cachedGauge struct {
+	ttl  time.Duration
+	now  func() time.Time
+	read func(context.Context) (float64, error)
+
+	mu   sync.Mutex // held during the read: one query at a time
+	val  float64
+	at   time.Time
+	have bool
+}
+
+func (g *cachedGauge) value() float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.have && g.now().Sub(g.at) < g.ttl {
+		return g.val
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	v, err := g.read(ctx)
+	if err != nil {
+		v = -1 // a failing store is not asked again before ttl either
+	}
+	g.val, g.at, g.have = v, g.now(), true
+	return v
 }

@@ -33,9 +33,10 @@ func (s *Server) verifyProof(ctx context.Context, r *http.Request, jkt, accessTo
 	if len(proofs) > 1 {
 		return nil, protocol.ErrMalformedProof.WithDescription("exactly one DPoP header allowed")
 	}
-	return s.proofs.Verify(ctx, dpop.Request{
+	p, err := s.proofs.Verify(ctx, dpop.Request{
 		Proof: proofs[0], Method: r.Method, URL: s.cfg.Issuer + r.URL.EscapedPath(), AccessToken: accessToken, JKT: jkt,
 	})
+	return p, proofCacheErr(err)
 }
 
 // tokenEndpointProofErr gives proof failures the token endpoint's status
@@ -44,6 +45,9 @@ func tokenEndpointProofErr(err error) error {
 	var pe *protocol.Error
 	if !errors.As(err, &pe) {
 		return protocol.ErrMalformedProof.Wrap(err)
+	}
+	if pe.Status != http.StatusUnauthorized {
+		return err // a throttled or unavailable replay cache keeps its status and Retry-After
 	}
 	c := *pe
 	c.Status = http.StatusBadRequest

@@ -11,7 +11,9 @@ import (
 // failureLimiter throttles clients and agents that keep failing grants
 // (§6.2): each key has a bucket of perMinute failures that refills
 // continuously; while a bucket is empty every grant for that key gets 429
-// slow_down. Successful grants cost nothing.
+// slow_down. Successful grants cost nothing, and so do failures that were
+// not the caller's (callerFault). The same buckets, charged per action
+// with take, make a quota (runs created per client).
 type failureLimiter struct {
 	perMinute float64
 	now       func() time.Time
@@ -31,6 +33,8 @@ func newFailureLimiter(perMinute int, now func() time.Time) *failureLimiter {
 	return &failureLimiter{perMinute: float64(perMinute), now: now, buckets: map[string]*bucket{}}
 }
 
+// rateLimited is a refusal the caller may retry after retryAfter (429
+// slow_down, 503 temporarily_unavailable): writeError sends Retry-After.
 type rateLimited struct {
 	perr       *protocol.Error
 	retryAfter time.Duration
@@ -38,14 +42,6 @@ type rateLimited struct {
 
 func (e *rateLimited) Error() string { return e.perr.Error() }
 func (e *rateLimited) Unwrap() error { return e.perr }
-
-func (l *failureLimiter) allow(clientID, agentID string) error {
-	return l.allowKeys(limiterKeys(clientID, agentID)...)
-}
-
-func (l *failureLimiter) failure(clientID, agentID string) {
-	l.failKeys(limiterKeys(clientID, agentID)...)
-}
 
 // allowKeys refuses while any of keys has no failure left.
 func (l *failureLimiter) allowKeys(keys ...string) error {
@@ -73,12 +69,43 @@ func (l *failureLimiter) failKeys(keys ...string) {
 	}
 }
 
-func limiterKeys(clientID, agentID string) []string {
-	keys := []string{"c:" + clientID}
-	if agentID != "" && validID(agentID) {
-		keys = append(keys, "a:"+clientID+"/"+agentID)
+// take charges one to key, or refuses (429 slow_down, saying what is
+// limited) when its bucket is empty: a quota of actions rather than a
+// limit on failures.
+func (l *failureLimiter) take(key, what string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.refill(key)
+	if b.tokens < 1 {
+		return &rateLimited{
+			perr:       &protocol.Error{Code: protocol.CodeSlowDown, Status: http.StatusTooManyRequests, Description: "too many " + what + "; retry later"},
+			retryAfter: time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute)),
+		}
 	}
-	return keys
+	b.tokens--
+	return nil
+}
+
+// refund gives back what take charged for an action that did not happen
+// for a reason of ours.
+func (l *failureLimiter) refund(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.refill(key)
+	b.tokens = min(l.perMinute, b.tokens+1)
+}
+
+// grantKey is the failure bucket of a token request. An agent_checksum
+// grant naming a well-formed agent is charged to that agent alone
+// (client/agent): one misbehaving agent cannot lock out the client's
+// other agents or its client_credentials. Everything else (client
+// credentials, token exchange, a grant without a usable agent_id) is the
+// client's.
+func grantKey(clientID, grant, agentID string) string {
+	if grant == protocol.GrantAgentChecksum && validID(agentID) {
+		return "a:" + clientID + "/" + agentID
+	}
+	return "c:" + clientID
 }
 
 // refill returns key's bucket topped up for the time passed; the caller

@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -37,11 +38,16 @@ func (s *Server) revokeTokens(ctx context.Context, tx store.Tx, f store.TokenFil
 // cascade revokes queue and what was minted under it; it also returns the
 // runs of the tokens it went through.
 func (s *Server) cascade(ctx context.Context, tx store.Tx, queue []*store.Token) ([]*store.Revocation, []string, error) {
+	return s.cascadeUpTo(ctx, tx, queue, maxCascade)
+}
+
+// cascadeUpTo is cascade through at most limit tokens (0: all of them).
+func (s *Server) cascadeUpTo(ctx context.Context, tx store.Tx, queue []*store.Token, limit int) ([]*store.Revocation, []string, error) {
 	now := s.now()
 	var out []*store.Revocation
 	var runs []string
 	seen := map[string]bool{}
-	for len(queue) > 0 && len(seen) < maxCascade {
+	for len(queue) > 0 && (limit == 0 || len(seen) < limit) {
 		t := queue[0]
 		queue = queue[1:]
 		if seen[t.JTI] {
@@ -205,7 +211,13 @@ func (s *Server) checkRevoked(ctx context.Context, c *token.Claims) error {
 			return protocol.ErrTokenRevoked.WithDescription("token revoked")
 		}
 		if rec.AgentID != "" {
-			if a, err := tx.Agent(ctx, rec.AgentID); err != nil || a.Revoked || a.Version != rec.Version {
+			// A re-registration writes nothing on the agent's tokens: their
+			// registration version, older than the agent's, refuses them.
+			a, err := tx.Agent(ctx, rec.AgentID)
+			if storeFailed(err) {
+				return err // not a refusal: the caller gets 503 and retries
+			}
+			if err != nil || a.Revoked || a.Version != rec.Version || (c.AgentProof != nil && c.AgentProof.Version != a.Version) {
 				return protocol.ErrAgentRevokedToken.WithDescription("agent revoked or re-registered")
 			}
 		}
@@ -214,12 +226,20 @@ func (s *Server) checkRevoked(ctx context.Context, c *token.Claims) error {
 			if id == rec.AgentID {
 				continue
 			}
-			if a, err := tx.Agent(ctx, id); err != nil || a.Revoked {
+			a, err := tx.Agent(ctx, id)
+			if storeFailed(err) {
+				return err
+			}
+			if err != nil || a.Revoked {
 				return protocol.ErrAgentRevokedToken.WithDescription("an agent of the delegation chain is revoked")
 			}
 		}
 		if rec.RunID != "" {
-			if run, err := tx.Run(ctx, rec.RunID); err != nil || run.Status == store.RunRevoked {
+			run, err := tx.Run(ctx, rec.RunID)
+			if storeFailed(err) {
+				return err
+			}
+			if err != nil || run.Status == store.RunRevoked {
 				return protocol.ErrRunRevoked.WithDescription("run revoked")
 			}
 		}
@@ -294,6 +314,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 	claims, err := s.verifier.Verify(r.Context(), form.Get("token"))
 	if err == nil {
 		err = s.checkRevoked(r.Context(), claims)
+		if err != nil && isInternal(err) {
+			return err // unknown, not inactive: 503
+		}
 	}
 	if err != nil {
 		writeJSON(w, http.StatusOK, map[string]bool{"active": false})
@@ -316,34 +339,294 @@ func tokenTypeOf(c *token.Claims) string {
 	return "Bearer"
 }
 
-// feedNotifier wakes long-polling feed readers on this node; readers on
-// other nodes see new entries by polling the store.
+// Defaults of the feed's waiter caps (Config.FeedMaxWaiters and
+// FeedMaxWaitersPerAddr). A parked long poll holds a connection, a file
+// descriptor and two goroutines; ajwt serve also keeps the feed under half
+// of --max-conns, so that waiters never take every connection.
+const (
+	DefaultFeedMaxWaiters        = 4096
+	DefaultFeedMaxWaitersPerAddr = 256
+)
+
+// feedTail bounds the recent entries a node keeps in memory for its
+// waiters; one further behind reads the store once.
+const feedTail = 4096
+
+// feedNotifier is the node's side of the §9 long poll. One poller per
+// node, running only while someone waits, reads the store's newest
+// sequence number every feed_poll (other nodes' revocations), or at once
+// after a local revocation, keeps the recent entries in memory and wakes
+// every waiter when they change; waiters answer from that tail, so a
+// thousand of them cost the store what one does.
 type feedNotifier struct {
-	mu   sync.Mutex
-	ch   chan struct{}
 	hook func([]*store.Revocation)
+	kick chan struct{} // a local revocation: poll now
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when head moves or a read completes
+	synced  bool          // the running poller has read the store
+	primed  bool          // head and tail were ever read
+	head    int64         // newest sequence number seen
+	from    int64         // tail holds every entry live when read with from < seq ≤ head
+	tail    []*store.Revocation
+	waiters int
+	perAddr map[string]int
+	polling bool
 }
 
 func newFeedNotifier(hook func([]*store.Revocation)) *feedNotifier {
-	return &feedNotifier{ch: make(chan struct{}), hook: hook}
+	return &feedNotifier{hook: hook, kick: make(chan struct{}, 1), changed: make(chan struct{}), perAddr: map[string]int{}}
 }
 
 func (f *feedNotifier) wait() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.ch
+	return f.changed
 }
 
+// broadcast runs under f.mu.
+func (f *feedNotifier) broadcast() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// notify is told of committed local revocations: the poller reads them
+// now rather than at its next tick.
 func (f *feedNotifier) notify(revs []*store.Revocation) {
 	if len(revs) == 0 {
 		return
 	}
-	f.mu.Lock()
-	close(f.ch)
-	f.ch = make(chan struct{})
-	f.mu.Unlock()
+	select {
+	case f.kick <- struct{}{}:
+	default: // a poll is due already
+	}
 	if f.hook != nil {
 		f.hook(revs)
+	}
+}
+
+// join counts a waiter from addr unless a cap is reached; it reports
+// whether a poller must be started.
+func (f *feedNotifier) join(addr string, max, perAddr int) (ok, start bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waiters >= max || f.perAddr[addr] >= perAddr {
+		return false, false
+	}
+	f.waiters++
+	f.perAddr[addr]++
+	start, f.polling = !f.polling, true
+	return true, start
+}
+
+func (f *feedNotifier) leave(addr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waiters--
+	if f.perAddr[addr]--; f.perAddr[addr] <= 0 {
+		delete(f.perAddr, addr)
+	}
+}
+
+// keepPolling stops the poller once nobody waits (or the server stops);
+// a waiter joining later starts a new one.
+func (f *feedNotifier) keepPolling(stopping bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waiters > 0 && !stopping {
+		return true
+	}
+	f.polling, f.synced = false, false
+	return false
+}
+
+// tailView is what the tail can tell a reader after a cursor.
+type tailView int
+
+const (
+	fromTail tailView = iota // revs and cursor answer it
+	unsynced                 // the poller has not read the store yet
+	behind                   // the cursor is older than the tail: read the store
+)
+
+// since returns the live entries after `after` from the tail (at most a
+// page) and the cursor that follows them: past every entry up to head
+// when nothing live is left after the last one.
+func (f *feedNotifier) since(after int64, now time.Time) ([]*store.Revocation, int64, tailView) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case !f.synced:
+		return nil, after, unsynced
+	case after < f.from:
+		return nil, f.head, behind
+	case after >= f.head:
+		return nil, after, fromTail
+	}
+	var out []*store.Revocation
+	i, _ := slices.BinarySearchFunc(f.tail, after+1, func(r *store.Revocation, seq int64) int { return cmp.Compare(r.Seq, seq) })
+	for _, r := range f.tail[i:] {
+		if r.Expires.After(now) {
+			out = append(out, r)
+			if len(out) == feedPage {
+				return out, r.Seq, fromTail
+			}
+		}
+	}
+	return out, f.head, fromTail
+}
+
+// advance records a read of the store: revs (oldest first) are every live
+// entry after the old head, newest the sequence number read before them.
+// It wakes the waiters only when that changed something: a wake-up per
+// poll would cost every waiter CPU five times a second.
+func (f *feedNotifier) advance(revs []*store.Revocation, newest int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tail = append(f.tail, revs...)
+	if len(revs) > 0 {
+		newest = max(newest, revs[len(revs)-1].Seq)
+	}
+	if newest <= f.head && f.synced {
+		return
+	}
+	f.head = max(f.head, newest)
+	if drop := len(f.tail) - feedTail; drop > 0 {
+		f.from = f.tail[drop-1].Seq
+		f.tail = slices.Clone(f.tail[drop:])
+	}
+	f.synced = true
+	f.broadcast()
+}
+
+// restart forgets the tail: the store is too far ahead to catch up.
+func (f *feedNotifier) restart(newest int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head, f.from, f.tail, f.synced, f.primed = newest, newest, nil, true, true
+	f.broadcast()
+}
+
+// pollFeed reads the store while someone waits: every feed_poll, and at
+// once after a local revocation.
+func (s *Server) pollFeed() {
+	t := time.NewTicker(s.cfg.FeedPoll)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.stop:
+			s.feed.keepPolling(true)
+			return
+		default:
+		}
+		err := s.refreshFeed()
+		if err != nil && !failing {
+			s.log.Warn("revocation feed: store poll failed; waiters keep waiting", "err", err)
+		}
+		failing = err != nil
+		select {
+		case <-s.stop:
+		case <-t.C:
+		case <-s.feed.kick:
+		}
+		if !s.feed.keepPolling(false) {
+			return
+		}
+	}
+}
+
+// refreshFeed learns the newest sequence number and, when it moved, reads
+// the entries since the last one seen (other nodes' included): at most a
+// tail's worth, else the tail restarts from the newest.
+func (s *Server) refreshFeed() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var newest int64
+	err := s.store.View(ctx, func(tx store.Tx) (err error) {
+		newest, err = tx.RevocationHead(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	f := s.feed
+	f.mu.Lock()
+	head, primed := f.head, f.primed
+	f.mu.Unlock()
+	switch {
+	case !primed || newest-head > feedTail:
+		f.restart(newest)
+		return nil
+	case newest <= head: // nothing new (a purge may even have emptied the table)
+		f.advance(nil, head)
+		return nil
+	}
+	revs, err := s.readFeedFrom(ctx, head)
+	if err != nil {
+		return err
+	}
+	f.advance(revs, newest)
+	return nil
+}
+
+// readFeedFrom reads every live entry after `after`, page by page.
+func (s *Server) readFeedFrom(ctx context.Context, after int64) ([]*store.Revocation, error) {
+	var all []*store.Revocation
+	for {
+		page, err := s.readFeed(ctx, after)
+		if err != nil || len(page) < feedPage {
+			return append(all, page...), err
+		}
+		all, after = append(all, page...), page[len(page)-1].Seq
+	}
+}
+
+// Purges run at start and then every purgeEvery, in transactions of at
+// most purgeBatch rows of each kind.
+const (
+	purgeEvery = time.Minute
+	purgeBatch = 500
+)
+
+// purgeLoop deletes what has expired from the store until the server
+// stops: feed entries (which otherwise slow every feed read down), token
+// records and single-use identifiers.
+func (s *Server) purgeLoop() {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		if _, err := s.purgeExpired(context.Background()); err != nil {
+			s.log.Warn("purge of expired records failed; retrying in a minute", "err", err)
+		}
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// purgeExpired deletes, batch by batch, what expired more than the
+// maximum leeway ago (a node whose clock runs behind still refuses such a
+// token by its exp).
+func (s *Server) purgeExpired(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		select {
+		case <-s.stop:
+			return total, nil
+		default:
+		}
+		var n int
+		err := s.store.Update(ctx, func(tx store.Tx) (err error) {
+			n, err = tx.PurgeExpired(ctx, s.now().Add(-protocol.MaxLeeway), purgeBatch)
+			return err
+		})
+		if err != nil || n == 0 {
+			return total, err
+		}
+		total += n
 	}
 }
 
@@ -359,7 +642,8 @@ type feedEntry struct {
 const feedPage = 1000
 
 // handleRevocations serves the §9 feed: entries after the cursor, waiting
-// up to wait seconds (≤ 30) for new ones.
+// up to wait seconds (≤ 30) for new ones. A read without wait goes to the
+// store; a long poll waits for the node's poller, within the caps.
 func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	after, err := parseCursor(q.Get("since"))
@@ -370,22 +654,82 @@ func (s *Server) handleRevocations(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(wait)
-	for {
-		changed := s.feed.wait()
+	if wait == 0 {
 		revs, err := s.readFeed(r.Context(), after)
 		if err != nil {
 			return err
 		}
-		if len(revs) > 0 || !time.Now().Before(deadline) {
-			writeFeed(w, after, revs)
+		writeFeed(w, cursorAfter(after, revs), revs)
+		return nil
+	}
+	addr := sourceAddr(r)
+	ok, start := s.feed.join(addr, s.cfg.FeedMaxWaiters, s.cfg.FeedMaxWaitersPerAddr)
+	if !ok {
+		return s.answerOverCap(w, r, after)
+	}
+	defer s.feed.leave(addr)
+	if start {
+		go s.pollFeed()
+	}
+	return s.longPoll(w, r, after, time.Now().Add(wait))
+}
+
+// longPoll answers once the poller has seen live entries after the
+// cursor, or empty at the deadline, when the client leaves or the server
+// stops. It reads the store only for a cursor older than the tail.
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, after int64, deadline time.Time) error {
+	for {
+		changed := s.feed.wait()
+		revs, cursor, err := s.feedSince(r.Context(), after)
+		if err != nil {
+			return err
+		}
+		if len(revs) > 0 {
+			writeFeed(w, cursor, revs)
 			return nil
 		}
-		if err := s.sleepFeed(r.Context(), changed, deadline); err != nil {
+		after = max(after, cursor) // past entries that expired unseen
+		if !time.Now().Before(deadline) || s.sleepFeed(r.Context(), changed, deadline) != nil {
 			writeFeed(w, after, nil)
 			return nil
 		}
 	}
+}
+
+// feedSince answers from the tail when it can, from one store read for a
+// cursor older than it, and with nothing before the poller's first read.
+func (s *Server) feedSince(ctx context.Context, after int64) ([]*store.Revocation, int64, error) {
+	revs, cursor, view := s.feed.since(after, s.now())
+	if view != behind {
+		return revs, cursor, nil
+	}
+	head := cursor
+	revs, err := s.readFeed(ctx, after)
+	if err != nil {
+		return nil, after, err
+	}
+	if len(revs) < feedPage { // everything up to head was read: nothing else is live
+		return revs, max(cursorAfter(after, revs), head), nil
+	}
+	return revs, cursorAfter(after, revs), nil
+}
+
+// answerOverCap answers a long poll beyond the waiter caps at once: parking
+// it would take the connection, descriptor and memory the caps bound. It
+// gets the entries after its cursor when there are some, else 429
+// slow_down with Retry-After; an enforcer then backs off (at most 2 s)
+// and asks again, so it still learns every entry, later.
+func (s *Server) answerOverCap(w http.ResponseWriter, r *http.Request, after int64) error {
+	revs, cursor, err := s.feedSince(r.Context(), after)
+	if err != nil {
+		return err
+	}
+	if len(revs) > 0 {
+		writeFeed(w, cursor, revs)
+		return nil
+	}
+	return &rateLimited{perr: &protocol.Error{Code: protocol.CodeSlowDown, Status: http.StatusTooManyRequests,
+		Description: "too many revocation feed long polls; retry later"}}
 }
 
 func (s *Server) readFeed(ctx context.Context, after int64) ([]*store.Revocation, error) {
@@ -397,10 +741,10 @@ func (s *Server) readFeed(ctx context.Context, after int64) ([]*store.Revocation
 	return revs, err
 }
 
-// sleepFeed waits for a local notification, the next store poll or the
-// deadline; it errors when the client went away.
+// sleepFeed waits for the poller's news or the deadline; it errors when
+// the client went away or the server is stopping.
 func (s *Server) sleepFeed(ctx context.Context, changed <-chan struct{}, deadline time.Time) error {
-	t := time.NewTimer(min(s.cfg.FeedPoll, time.Until(deadline)))
+	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -413,12 +757,18 @@ func (s *Server) sleepFeed(ctx context.Context, changed <-chan struct{}, deadlin
 	return nil
 }
 
-func writeFeed(w http.ResponseWriter, after int64, revs []*store.Revocation) {
-	cursor := after
+// cursorAfter is the cursor following revs (the last one's, else after).
+func cursorAfter(after int64, revs []*store.Revocation) int64 {
+	if len(revs) > 0 {
+		return revs[len(revs)-1].Seq
+	}
+	return after
+}
+
+func writeFeed(w http.ResponseWriter, cursor int64, revs []*store.Revocation) {
 	entries := make([]feedEntry, len(revs))
 	for i, rv := range revs {
 		entries[i] = feedEntry{Type: rv.Type, ID: rv.ID, At: rv.At.Unix(), Version: rv.Version}
-		cursor = rv.Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cursor": strconv.FormatInt(cursor, 10), "revoked": entries})
 }

@@ -54,6 +54,11 @@ func viewRun(r *store.Run) runView {
 const (
 	maxContextEntries = 32
 	maxContextValue   = 256
+
+	// defaultRunsPerMinute (runs_per_minute) is far above what people or
+	// CI pipelines start, and holds a runaway client to 10 runs a second
+	// instead of whatever the token request limit lets through.
+	defaultRunsPerMinute = 600
 )
 
 func (b *runBody) check() error {
@@ -87,6 +92,12 @@ func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) error {
 	if err := body.check(); err != nil {
 		return err
 	}
+	// Runs are rows that stay: a client creating them in a loop would
+	// fill the store, so each client has runs_per_minute of them.
+	quota := "run:" + caller.ClientID
+	if err := s.runQuota.take(quota, "runs created"); err != nil {
+		return err
+	}
 	run := &store.Run{RunID: newID(), ClientID: caller.ClientID, WorkflowID: body.WorkflowID, Status: store.RunActive,
 		InitiatedBy: body.InitiatedBy, ExecutionContext: body.ExecutionContext, CreatedAt: s.now()}
 	err = s.store.Update(ctx, func(tx store.Tx) error {
@@ -110,6 +121,9 @@ func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) error {
 		}
 		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: "create_run", ClientID: caller.ClientID, RunID: run.RunID, Outcome: "ok", Detail: "workflow=" + run.WorkflowID})
 	})
+	if err != nil && isInternal(err) {
+		s.runQuota.refund(quota) // our failure, not a run the client had
+	}
 	if err != nil {
 		return err
 	}
@@ -124,6 +138,9 @@ func (s *Server) checkRunOwner(ctx context.Context, tx store.Tx, def *WorkflowDe
 			continue
 		}
 		a, err := tx.Agent(ctx, st.Agent)
+		if storeFailed(err) {
+			return err
+		}
 		if err != nil || a.ClientID != clientID {
 			return errForbidden("workflow uses agent %s, which does not belong to this client", st.Agent)
 		}

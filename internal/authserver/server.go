@@ -43,6 +43,7 @@ type Server struct {
 	joseAlgs []jose.SignatureAlgorithm
 	limiter  *failureLimiter
 	requests *requestLimiter
+	runQuota *failureLimiter // runs created per client
 	metrics  *metrics
 	feed     *feedNotifier
 	nonces   *nonces // nil unless dpop_require_nonce
@@ -73,6 +74,7 @@ func New(ctx context.Context, cfg *Config, st store.Store, opts Options) (*Serve
 	}
 	s.handler = s.routes()
 	go s.keyring.refreshLoop(s.stop, cfg.KeyRefresh)
+	go s.purgeLoop()
 	return s, nil
 }
 
@@ -102,7 +104,9 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 	}
 	proofOpts := []dpop.Option{dpop.WithClock(s.now), dpop.WithIATWindow(s.cfg.DPoPIATWindow)}
 	if s.cfg.RequireNonce {
-		s.nonces = newNonces(s.now)
+		if s.nonces, err = loadNonces(ctx, s.store, opts.KeyCipher, s.now); err != nil {
+			return err
+		}
 		proofOpts = append(proofOpts, dpop.WithNonce(s.nonces))
 	}
 	s.proofs, err = dpop.NewVerifier(cache, proofOpts...)
@@ -111,9 +115,10 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 	}
 	s.limiter = newFailureLimiter(s.cfg.FailureLimit, s.now)
 	s.requests = newRequestLimiter(s.cfg.RequestLimit, s.now)
+	s.runQuota = newFailureLimiter(s.cfg.RunsPerMinute, s.now)
 	s.metrics = newMetrics()
 	if b, ok := s.store.(auditBacklogger); ok {
-		s.metrics.watchAuditBacklog(b)
+		s.metrics.watchAuditBacklog(b, s.now)
 	}
 	s.feed = newFeedNotifier(s.onRevoke)
 	return nil
@@ -220,6 +225,11 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
+// writeHandlerError answers a handler's error. An error that is not a
+// protocol error is a dependency's (the store, Redis: our code builds
+// protocol errors for everything the caller did), so the caller gets 503
+// temporarily_unavailable with Retry-After and may retry; the cause is
+// logged, never sent. Only a panic is a 500.
 func (s *Server) writeHandlerError(w http.ResponseWriter, r *http.Request, err error) {
 	var extra *stepError
 	if errors.As(err, &extra) {
@@ -227,8 +237,10 @@ func (s *Server) writeHandlerError(w http.ResponseWriter, r *http.Request, err e
 		return
 	}
 	if isInternal(err) {
-		// Logged with the cause; the client sees only "internal error".
-		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
+		err = unavailable(err)
+	}
+	if cause := unavailableCause(err); cause != nil {
+		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", cause)
 	}
 	writeError(w, err, nil)
 }

@@ -47,13 +47,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		setRetryAfter(w, err)
 		return err
 	}
-	if err := s.limiter.allow(c.id, form.Get("agent_id")); err != nil {
+	if err := s.limiter.allowKeys(grantKey(c.id, grant, form.Get("agent_id"))); err != nil {
 		s.metrics.refused(grantLabel(grant), err)
 		setRetryAfter(w, err)
 		return err
 	}
 	resp, err := s.grant(r, c, grant, form)
 	if err != nil {
+		if isInternal(err) {
+			err = unavailable(err)
+		}
 		s.refuseGrant(r.Context(), c, grant, form, err)
 		return err
 	}
@@ -88,14 +91,17 @@ func grantLabel(g string) string {
 	return "other"
 }
 
-// refuseGrant audits a refused grant and counts it against the rate limit.
+// refuseGrant audits a refused grant and, when the caller caused it,
+// counts it against the failure limit of the agent or client.
 func (s *Server) refuseGrant(ctx context.Context, c *client, grant string, form url.Values, err error) {
 	s.metrics.refused(grantLabel(grant), err)
 	agentID := form.Get("agent_id")
 	if !validID(agentID) {
 		agentID = ""
 	}
-	s.limiter.failure(c.id, agentID)
+	if callerFault(err) {
+		s.limiter.failKeys(grantKey(c.id, grant, agentID))
+	}
 	_, wire := protocol.Wire(err)
 	s.audit(ctx, &store.AuditEntry{
 		Event: "grant", ClientID: c.id, AgentID: agentID, RunID: safeRef(form.Get("run_id")),

@@ -70,8 +70,21 @@ type Tx interface {
 
 	AddRevocation(ctx context.Context, r *Revocation) error // assigns r.Seq
 	// Revocations lists entries with Seq > after and Expires > now, oldest
-	// first, at most limit.
+	// first, at most limit. It starts at the first entry not expired at
+	// now, whatever after is: expired entries waiting for PurgeExpired
+	// cost a read nothing.
 	Revocations(ctx context.Context, after int64, now time.Time, limit int) ([]*Revocation, error)
+	// RevocationHead returns the newest entry's Seq (0 for none), at the
+	// cost of one index lookup: what a feed poller asks every interval.
+	RevocationHead(ctx context.Context) (int64, error)
+
+	// PurgeExpired deletes at most limit rows of each kind that expired at
+	// or before before: revocation entries, single-use identifiers, and
+	// token records of no run or of a run no longer active (a grant in an
+	// active run may still read its delegator's earlier tokens). It
+	// returns how many rows it deleted; callers repeat it, each time in a
+	// transaction of its own, until it deletes none.
+	PurgeExpired(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// AppendAudit records e with the transaction. It joins the chain
 	// (Seq, Prev and Hash assigned with HashAudit, after the current last
@@ -91,6 +104,12 @@ type Tx interface {
 
 	SigningKeys(ctx context.Context) ([]*SigningKey, error) // oldest first
 	PutSigningKey(ctx context.Context, k *SigningKey) error // insert or replace by KeyID
+
+	// SharedSecret returns the secret stored under name, storing fresh
+	// there first when there is none: every node of a deployment calling
+	// it with a random value of its own gets the one stored first, and
+	// keeps getting it after restarts. Refused in View.
+	SharedSecret(ctx context.Context, name string, fresh []byte) ([]byte, error)
 }
 
 // Agent is one registration; Version grows when the spec or key changes.
@@ -203,6 +222,9 @@ type TokenFilter struct {
 	// ChainAgent selects tokens whose Chain contains this agent, as
 	// holder or anywhere up the delegation.
 	ChainAgent string
+	// Delegated selects tokens minted under a delegation (a Chain of two
+	// agents or more); with Active, it reads only those.
+	Delegated bool
 }
 
 // Revocation types of the §9 feed.

@@ -309,6 +309,11 @@ func (t *tx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, e
 	if f.ChainAgent != "" {
 		where, args = append(where, `chain LIKE ? ESCAPE '\'`), append(args, "%"+escapeLike(jsonText(f.ChainAgent))+"%")
 	}
+	if f.Delegated {
+		// Literally the condition of the tokens_delegated partial index
+		// (migration 005), which the databases use only when they see it.
+		where = append(where, delegatedChain)
+	}
 	if f.Active {
 		where, args = append(where, "revoked = 0 AND expires_at > ?"), append(args, ns(f.Now))
 	}
@@ -336,6 +341,10 @@ func (t *tx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, e
 	}
 	return out, rows.Err()
 }
+
+// delegatedChain holds for a chain of two agents or more: its JSON array
+// has a comma between elements (an agent id has none).
+const delegatedChain = "chain LIKE '%,%'"
 
 // escapeLike quotes LIKE's wildcards. The pattern is a JSON string with
 // its quotes, so it matches a whole element of the chain's JSON array and
@@ -408,6 +417,11 @@ func (t *tx) Revocations(ctx context.Context, after int64, now time.Time, limit 
 	if limit <= 0 {
 		return nil, nil
 	}
+	first, err := t.firstLive(ctx, now)
+	if err != nil || first == 0 {
+		return nil, err
+	}
+	after = max(after, first-1)
 	rows, err := t.query(ctx, "SELECT seq, type, id, at, expires, version FROM revocations WHERE seq > ? AND expires > ? ORDER BY seq LIMIT ?", after, ns(now), limit)
 	if err != nil {
 		return nil, err
@@ -424,6 +438,59 @@ func (t *tx) Revocations(ctx context.Context, after int64, now time.Time, limit 
 		out = append(out, &r)
 	}
 	return out, rows.Err()
+}
+
+// firstLive is the lowest sequence number of an entry not expired at now
+// (0: none). It reads the revocations_expires index over the live entries
+// only, so that a read from an old cursor (or none) starts there instead
+// of walking every expired entry in sequence order: expiry is not
+// monotonic in sequence (a token's entry lasts until the token's exp), so
+// no cheaper bound is exact.
+func (t *tx) firstLive(ctx context.Context, now time.Time) (int64, error) {
+	var first sql.NullInt64
+	// +seq: a plain MIN(seq) would be read as "the first row in sequence
+	// order that is live", walking the expired ones through the primary key.
+	if err := t.scanOne(ctx, "SELECT MIN(+seq) FROM revocations WHERE expires > ?", []any{ns(now)}, &first); err != nil {
+		return 0, err
+	}
+	return first.Int64, nil
+}
+
+func (t *tx) RevocationHead(ctx context.Context) (int64, error) {
+	var seq int64
+	err := t.scanOne(ctx, "SELECT COALESCE(MAX(seq), 0) FROM revocations", nil, &seq)
+	return seq, err
+}
+
+// purges delete at most limit expired rows of a table each: bounded, so
+// that one batch never holds the SQLite writer (or PostgreSQL row locks)
+// for long, through the expiry indexes (migrations 002, 004, 005). A
+// token record stays while its run is active: a delegation in the run
+// reads the delegator's earlier tokens, expired or not.
+var purges = []string{
+	"DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE expires <= ? LIMIT ?)",
+	"DELETE FROM used_ids WHERE id IN (SELECT id FROM used_ids WHERE expires <= ? LIMIT ?)",
+	"DELETE FROM tokens WHERE jti IN (SELECT k.jti FROM tokens k WHERE k.expires_at <= ? AND (k.run_id = '' OR NOT EXISTS " +
+		"(SELECT 1 FROM runs r WHERE r.run_id = k.run_id AND r.status = 'active')) LIMIT ?)",
+}
+
+func (t *tx) PurgeExpired(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	total := 0
+	for _, q := range purges {
+		res, err := t.exec(ctx, q, ns(before), limit)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+	}
+	return total, nil
 }
 
 func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {

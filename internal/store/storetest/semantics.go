@@ -40,6 +40,7 @@ func writes(ctx context.Context) []struct {
 			return tx.AddRevocation(ctx, &store.Revocation{Type: store.RevokedToken, ID: "x", At: t0, Expires: time.Now().Add(time.Hour)})
 		}},
 		{"AppendAudit", func(tx store.Tx) error { return tx.AppendAudit(ctx, &store.AuditEntry{Time: t0, Event: "x"}) }},
+		{"PurgeExpired", func(tx store.Tx) error { _, err := tx.PurgeExpired(ctx, t0.Add(2*time.Hour), 10); return err }}, // would purge "kept"
 		{"PutSigningKey", func(tx store.Tx) error {
 			return tx.PutSigningKey(ctx, &store.SigningKey{KeyID: "x", Alg: "ES256", PrivatePEM: []byte("p")})
 		}},

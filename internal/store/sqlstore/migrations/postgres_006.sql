@@ -1,0 +1,3 @@
+-- Secrets every node of a deployment must share, created by the first
+-- node that needs one (e.g. the key DPoP nonces are derived from).
+CREATE TABLE shared_secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL, created_at BIGINT NOT NULL)
