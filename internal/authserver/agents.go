@@ -153,7 +153,9 @@ func (s *Server) registerAgent(ctx context.Context, id string, b *agentBody, by 
 	created := false
 	var revoked []*store.Revocation
 	err = s.store.Update(ctx, func(tx store.Tx) error {
-		old, err := tx.Agent(ctx, id)
+		// Locked: a concurrent re-registration or revocation must not
+		// write over this one (a lost revocation, two "version n+1"s).
+		old, err := tx.AgentForUpdate(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -274,7 +276,7 @@ func (s *Server) handleRevokeAgent(w http.ResponseWriter, r *http.Request) error
 	id := r.PathValue("agent_id")
 	var revoked []*store.Revocation
 	err = s.store.Update(r.Context(), func(tx store.Tx) error {
-		a, err := tx.Agent(r.Context(), id)
+		a, err := tx.AgentForUpdate(r.Context(), id)
 		if err != nil {
 			return err
 		}

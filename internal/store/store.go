@@ -45,6 +45,11 @@ type Tx interface {
 	// commits, and the writer, once through, sees what this one wrote.
 	// Never served from a cache. Refused in View.
 	AgentForShare(ctx context.Context, agentID string) (*Agent, error)
+	// AgentForUpdate reads an agent in Update for a read-modify-write of
+	// it (re-registration, revocation): a concurrent AgentForUpdate or
+	// AgentForShare of it waits until this transaction ends, so neither
+	// write is lost. Never served from a cache. Refused in View.
+	AgentForUpdate(ctx context.Context, agentID string) (*Agent, error)
 	PutAgent(ctx context.Context, a *Agent) error // insert or replace by AgentID
 
 	Workflow(ctx context.Context, workflowID string, version int) (*Workflow, error) // version 0: latest

@@ -106,6 +106,13 @@ func (t *tx) AgentForShare(ctx context.Context, id string) (*store.Agent, error)
 	return t.readAgent(ctx, id, t.db.d.forShare)
 }
 
+func (t *tx) AgentForUpdate(ctx context.Context, id string) (*store.Agent, error) {
+	if !t.writable {
+		return nil, errReadOnly
+	}
+	return t.readAgent(ctx, id, t.db.d.forUpdate)
+}
+
 func (t *tx) readAgent(ctx context.Context, id, lock string) (*store.Agent, error) {
 	var a store.Agent
 	var jwk, spec, scopes, auds, may string

@@ -114,3 +114,44 @@ func testRevocationVersion(t *testing.T, o Opener) {
 		return nil
 	})
 }
+
+// testAgentForUpdate: concurrent read-modify-writes of one agent through
+// AgentForUpdate lose no write (each sees the one before), as concurrent
+// re-registrations and revocations must not. Refused in View.
+func testAgentForUpdate(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	update(t, s, func(tx store.Tx) error { return tx.PutAgent(ctx, agent("patcher")) })
+	if err := s.View(ctx, func(tx store.Tx) error { _, err := tx.AgentForUpdate(ctx, "patcher"); return err }); err == nil {
+		t.Error("AgentForUpdate in View succeeded")
+	}
+	const writers = 8
+	errs := make(chan error, writers)
+	for range writers {
+		go func() {
+			errs <- s.Update(ctx, func(tx store.Tx) error {
+				a, err := tx.AgentForUpdate(ctx, "patcher")
+				if err != nil {
+					return err
+				}
+				time.Sleep(5 * time.Millisecond) // widen the window a lost update needs
+				a.Version++
+				return tx.PutAgent(ctx, a)
+			})
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	view(t, s, func(tx store.Tx) error {
+		a, err := tx.AgentForUpdate(ctx, "patcher")
+		if err != nil {
+			return err
+		}
+		if want := agent("patcher").Version + writers; a.Version != want {
+			return fmt.Errorf("version %d after %d increments, want %d: a write was lost", a.Version, writers, want)
+		}
+		return nil
+	})
+}

@@ -24,6 +24,7 @@ func Run(t *testing.T, o Opener) {
 		{"agents", testAgents},
 		{"agent reads follow writes", testAgentReadsFollowWrites},
 		{"agent for share", testAgentForShare},
+		{"agent for update", testAgentForUpdate},
 		{"workflows", testWorkflows},
 		{"runs", testRuns},
 		{"step completes once", testStepCompletesOnce},
