@@ -145,7 +145,7 @@ func testAgentForUpdate(t *testing.T, o Opener) {
 		}
 	}
 	view(t, s, func(tx store.Tx) error {
-		a, err := tx.AgentForUpdate(ctx, "patcher")
+		a, err := tx.Agent(ctx, "patcher")
 		if err != nil {
 			return err
 		}
