@@ -2,11 +2,7 @@ package authserver
 
 import (
 	"context"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,29 +67,12 @@ func (t *countingTx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.
 // newCountingHarness is newHarness over a countingStore, with config.
 func newCountingHarness(t *testing.T, config string) (*harness, *countingStore) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, issuer: "http://" + ln.Addr().String(), clock: &fakeClock{t: time.Now()}, agents: map[string]*testAgent{}}
-	cfg, err := ParseConfig([]byte(strings.ReplaceAll(config, "ISSUER", h.issuer)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	real, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ajwt.db"), sqlstore.Options{Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := &countingStore{Store: real}
-	h.st = cs
-	if h.srv, err = New(ctx, cfg, cs, Options{Now: h.clock.Now}); err != nil {
-		t.Fatal(err)
-	}
-	h.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: h.srv.Handler()}}
-	h.ts.Start()
-	// The server first: it releases the feed's waiters, which the HTTP
-	// server's Close would otherwise wait for.
-	t.Cleanup(func() { h.srv.Close(); h.ts.Close(); real.Close() })
-	return h, cs
+	h, st := newHarnessOver(t, config, Options{}, func(func() time.Time) store.Store {
+		real, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "ajwt.db"), sqlstore.Options{Synchronous: "NORMAL"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &countingStore{Store: real}
+	})
+	return h, st.(*countingStore)
 }

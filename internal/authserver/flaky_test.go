@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -136,30 +135,6 @@ func newFlakyHarness(t *testing.T, config string, opts Options) (*harness, *flak
 		return &flakyStore{Store: st}
 	})
 	return h, db.(*flakyStore)
-}
-
-// newHarnessOver is newHarness on the store open makes (given the fake
-// clock); the store is closed with the server.
-func newHarnessOver(t *testing.T, config string, opts Options, open func(now func() time.Time) store.Store) (*harness, store.Store) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, issuer: "http://" + ln.Addr().String(), clock: &fakeClock{t: time.Now()}, agents: map[string]*testAgent{}}
-	cfg, err := ParseConfig([]byte(strings.ReplaceAll(config, "ISSUER", h.issuer)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.st = open(h.clock.Now)
-	opts.Now = h.clock.Now
-	if h.srv, err = New(context.Background(), cfg, h.st, opts); err != nil {
-		t.Fatal(err)
-	}
-	h.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: h.srv.Handler()}}
-	h.ts.Start()
-	t.Cleanup(func() { h.srv.Close(); h.ts.Close(); h.st.Close() })
-	return h, h.st
 }
 
 // serveForm posts a form to srv's handler directly: another node of the

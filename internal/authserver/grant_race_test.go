@@ -2,12 +2,9 @@ package authserver
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -69,28 +66,15 @@ func (p *pausingStore) wrap(next http.Handler) http.Handler {
 // newPausingHarness is newHarness over a pausingStore.
 func newPausingHarness(t *testing.T) (*harness, *pausingStore) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{t: t, issuer: "http://" + ln.Addr().String(), clock: &fakeClock{t: time.Now()}, agents: map[string]*testAgent{}}
-	cfg, err := ParseConfig([]byte(strings.ReplaceAll(testConfig, "ISSUER", h.issuer)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	real, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ajwt.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := &pausingStore{Store: real, points: map[string]*pausePoint{}}
-	h.st = ps
-	if h.srv, err = New(ctx, cfg, ps, Options{Now: h.clock.Now}); err != nil {
-		t.Fatal(err)
-	}
-	h.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: ps.wrap(h.srv.Handler())}}
-	h.ts.Start()
-	t.Cleanup(func() { h.ts.Close(); h.srv.Close(); real.Close() })
+	var ps *pausingStore
+	h, _ := newHarnessOver(t, testConfig, Options{}, func(func() time.Time) store.Store {
+		real, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "ajwt.db"), sqlstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = &pausingStore{Store: real, points: map[string]*pausePoint{}}
+		return ps
+	}, func(next http.Handler) http.Handler { return ps.wrap(next) })
 	return h, ps
 }
 

@@ -88,6 +88,21 @@ func newHarnessAt(t *testing.T, dbPath, config string) *harness {
 
 func newHarnessWith(t *testing.T, dbPath, config string, opts Options) *harness {
 	t.Helper()
+	h, _ := newHarnessOver(t, config, opts, func(func() time.Time) store.Store {
+		st, err := sqlstore.OpenSQLite(context.Background(), dbPath, sqlstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
+	return h
+}
+
+// newHarnessOver is newHarness on the store open makes (given the fake
+// clock), its handler wrapped by wrap if given; the store is closed with
+// the server.
+func newHarnessOver(t *testing.T, config string, opts Options, open func(now func() time.Time) store.Store, wrap ...func(http.Handler) http.Handler) (*harness, store.Store) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -97,20 +112,21 @@ func newHarnessWith(t *testing.T, dbPath, config string, opts Options) *harness 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	h.st, err = sqlstore.OpenSQLite(ctx, dbPath, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.st = open(h.clock.Now)
 	opts.Now = h.clock.Now
-	h.srv, err = New(ctx, cfg, h.st, opts)
-	if err != nil {
+	if h.srv, err = New(context.Background(), cfg, h.st, opts); err != nil {
 		t.Fatal(err)
 	}
-	h.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: h.srv.Handler()}}
+	handler := h.srv.Handler()
+	for _, w := range wrap {
+		handler = w(handler)
+	}
+	h.ts = &httptest.Server{Listener: ln, Config: &http.Server{Handler: handler}}
 	h.ts.Start()
-	t.Cleanup(func() { h.ts.Close(); h.srv.Close(); h.st.Close() })
-	return h
+	// The server first: it releases the feed's waiters, which the HTTP
+	// server's Close would otherwise wait for.
+	t.Cleanup(func() { h.srv.Close(); h.ts.Close(); h.st.Close() })
+	return h, h.st
 }
 
 // response is a decoded HTTP answer.
