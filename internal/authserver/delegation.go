@@ -238,6 +238,12 @@ func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, w
 		return nil, err
 	}
 	if t != nil {
+		// Held shared until commit: a revocation of the parent racing
+		// this grant then either comes first (seen here) or sees the
+		// child this grant records (its cascade reaches it).
+		if t, err = tx.TokenForShare(ctx, t.JTI); err != nil {
+			return nil, err
+		}
 		// A delegation hanging off a revoked token would be void at once.
 		if t.Revoked {
 			return nil, errDelegation("%s's tokens in this run are revoked", delegator)

@@ -104,7 +104,7 @@ func narrowClaims(subject *token.Claims, form url.Values) (*token.Claims, error)
 // agent, as of the exchange's own transaction (the agents stay locked
 // until it commits).
 func (s *Server) checkSubjectState(ctx context.Context, tx store.Tx, subject *token.Claims) (*store.Agent, error) {
-	rec, err := tx.Token(ctx, subject.ID)
+	rec, err := tx.TokenForShare(ctx, subject.ID) // see extendChain: a racing revocation's cascade
 	if storeFailed(err) {
 		return nil, err
 	}

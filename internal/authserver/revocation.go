@@ -276,7 +276,10 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) revokeJTI(ctx context.Context, jti, by string) error {
 	var revoked []*store.Revocation
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		t, err := tx.Token(ctx, jti)
+		// Locked before the cascade reads the children: a grant hanging a
+		// child off this token holds it shared until it commits, so the
+		// child is visible here, or the grant sees the token revoked.
+		t, err := tx.TokenForUpdate(ctx, jti)
 		if err != nil {
 			return err
 		}

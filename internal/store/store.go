@@ -65,6 +65,14 @@ type Tx interface {
 
 	PutToken(ctx context.Context, t *Token) error
 	Token(ctx context.Context, jti string) (*Token, error)
+	// TokenForShare and TokenForUpdate read a token in Update and lock it
+	// until the transaction ends: a grant that hangs a delegated or
+	// exchanged token off a parent holds the parent shared, a revocation
+	// holds it exclusively, so the revocation's cascade, once through,
+	// sees the child (or the grant sees the parent revoked). Refused in
+	// View.
+	TokenForShare(ctx context.Context, jti string) (*Token, error)
+	TokenForUpdate(ctx context.Context, jti string) (*Token, error)
 	// Tokens lists token records matching every non-empty field of f.
 	Tokens(ctx context.Context, f TokenFilter) ([]*Token, error)
 	RevokeTokens(ctx context.Context, jtis []string, at time.Time) error

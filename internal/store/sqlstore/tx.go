@@ -294,7 +294,25 @@ func scanToken(sc interface{ Scan(...any) error }) (*store.Token, error) {
 }
 
 func (t *tx) Token(ctx context.Context, jti string) (*store.Token, error) {
-	row, err := t.r.queryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE jti = ?", jti)
+	return t.readToken(ctx, jti, "")
+}
+
+func (t *tx) TokenForShare(ctx context.Context, jti string) (*store.Token, error) {
+	if !t.writable {
+		return nil, errReadOnly
+	}
+	return t.readToken(ctx, jti, t.db.d.forShare)
+}
+
+func (t *tx) TokenForUpdate(ctx context.Context, jti string) (*store.Token, error) {
+	if !t.writable {
+		return nil, errReadOnly
+	}
+	return t.readToken(ctx, jti, t.db.d.forUpdate)
+}
+
+func (t *tx) readToken(ctx context.Context, jti, lock string) (*store.Token, error) {
+	row, err := t.r.queryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE jti = ?"+lock, jti)
 	if err != nil {
 		return nil, err
 	}

@@ -155,3 +155,58 @@ func testAgentForUpdate(t *testing.T, o Opener) {
 		return nil
 	})
 }
+
+// testTokenLocks: a child recorded under a parent held with TokenForShare
+// is seen by a transaction that takes the parent with TokenForUpdate while
+// the child's transaction runs (a revocation's cascade racing a delegated
+// grant), and both are refused in View.
+func testTokenLocks(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	later := t0.Add(time.Hour)
+	update(t, s, func(tx store.Tx) error { return tx.PutToken(ctx, mkToken("parent", "boss", "r1", "", later)) })
+	err := s.View(ctx, func(tx store.Tx) error {
+		_, err1 := tx.TokenForShare(ctx, "parent")
+		_, err2 := tx.TokenForUpdate(ctx, "parent")
+		if err1 == nil || err2 == nil {
+			return errors.New("token locks in View succeeded")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		children []*store.Token
+		err      error
+	}
+	revoker := make(chan result, 1)
+	err = s.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.TokenForShare(ctx, "parent"); err != nil {
+			return err
+		}
+		go func() {
+			var r result
+			r.err = s.Update(ctx, func(tx store.Tx) error {
+				if _, err := tx.TokenForUpdate(ctx, "parent"); err != nil {
+					return err
+				}
+				var err error
+				r.children, err = tx.Tokens(ctx, store.TokenFilter{ParentJTI: "parent"})
+				return err
+			})
+			revoker <- r
+		}()
+		time.Sleep(50 * time.Millisecond) // let the revoker reach its lock
+		return tx.PutToken(ctx, mkToken("child", "worker", "r1", "parent", later))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-revoker
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if len(r.children) != 1 || r.children[0].JTI != "child" {
+		t.Fatalf("the revoker saw children %v: the cascade would miss the child", r.children)
+	}
+}

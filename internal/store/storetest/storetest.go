@@ -25,6 +25,7 @@ func Run(t *testing.T, o Opener) {
 		{"agent reads follow writes", testAgentReadsFollowWrites},
 		{"agent for share", testAgentForShare},
 		{"agent for update", testAgentForUpdate},
+		{"token locks", testTokenLocks},
 		{"workflows", testWorkflows},
 		{"runs", testRuns},
 		{"step completes once", testStepCompletesOnce},
