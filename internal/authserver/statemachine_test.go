@@ -51,7 +51,7 @@ func TestRunStateMachinePostgres(t *testing.T) {
 		fmt.Fprintln(os.Stderr, msg)
 		t.Skip(msg)
 	}
-	dsn = smSchema(t, dsn)
+	dsn = freshPGSchema(t, dsn)
 	s := newSMServer(t, func(now func() time.Time) (store.Store, error) {
 		return sqlstore.OpenPostgres(t.Context(), dsn, sqlstore.Options{Now: now})
 	})
