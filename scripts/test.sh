@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; .ci/run runs exactly this).
 # Runs vet, the race-enabled test suite, the benchmark guard (every benchmark briefly:
-# none may report less time than its work takes, issue #26), and a short run (20,000
+# none may report less time than its work takes), and a short run (20,000
 # inputs) of each fuzz target.
 # PostgreSQL and Redis tests read AJWT_TEST_POSTGRES / AJWT_TEST_REDIS; under CI
 # (CI=true) both must be reachable or the run fails.

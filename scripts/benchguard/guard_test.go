@@ -32,7 +32,7 @@ func TestLintFindsCappedLoops(t *testing.T) {
 	for _, f := range findings {
 		lines = append(lines, f.pos.Line)
 	}
-	// The capped condition (issue #26) and the break; the used-up pool
+	// The capped condition and the break; the used-up pool
 	// has no telling shape and is left to the timed run.
 	if want := []int{33, 42}; !slices.Equal(lines, want) {
 		t.Fatalf("findings at lines %v, want %v: %v", lines, want, findings)

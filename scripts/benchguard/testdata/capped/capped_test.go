@@ -25,7 +25,7 @@ func pool(n int) [][]byte {
 	return p
 }
 
-// BenchmarkCappedPool is the loop of issue #26: it stops after its
+// BenchmarkCappedPool is the capped loop the guard exists for: it stops after its
 // pre-made inputs while the timer divides by b.N.
 func BenchmarkCappedPool(b *testing.B) {
 	proofs := pool(64)
