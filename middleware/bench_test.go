@@ -10,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/dpop/dpoptest"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy"
@@ -51,44 +52,18 @@ func BenchmarkCheck(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			proofs := &proofBatches{make: func() (string, error) {
+			proofs := &dpoptest.ProofBatches{Make: func() (string, error) {
 				return dpop.NewProof(agent, http.MethodGet, url, dpop.ProofOptions{AccessToken: tok})
 			}}
 			b.ReportAllocs()
 			for b.Loop() {
 				r := httptest.NewRequest(http.MethodGet, url, nil)
 				r.Header.Set("Authorization", "DPoP "+tok)
-				r.Header.Set("DPoP", proofs.next(b))
+				r.Header.Set("DPoP", proofs.Next(b))
 				if _, err := enf.Check(r); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
-}
-
-// proofBatches hands out a fresh proof per iteration (the enforcer refuses
-// a replayed one) and makes them in batches with the timer stopped, so the
-// benchmark checks one proof per iteration for any -benchtime; a fixed
-// pool would end the work early while the timer still divides by b.N.
-type proofBatches struct {
-	make  func() (string, error)
-	batch []string
-}
-
-func (p *proofBatches) next(b *testing.B) string {
-	if len(p.batch) == 0 {
-		b.StopTimer()
-		p.batch = make([]string, 512)
-		for i := range p.batch {
-			var err error
-			if p.batch[i], err = p.make(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StartTimer()
-	}
-	proof := p.batch[0]
-	p.batch = p.batch[1:]
-	return proof
 }

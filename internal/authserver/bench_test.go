@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/dpop/dpoptest"
 	"github.com/ajwt/ajwt/protocol"
 )
 
@@ -22,41 +23,15 @@ func BenchmarkGrantAgentChecksum(b *testing.B) {
 	a := h.agents["planner"]
 	form := url.Values{"grant_type": {protocol.GrantAgentChecksum}, "agent_id": {"planner"}, "agent_checksum": {string(a.sum)},
 		"run_id": {run}, "workflow_step": {"plan"}}
-	proofs := &proofBatches{make: func() (string, error) {
+	proofs := &dpoptest.ProofBatches{Make: func() (string, error) {
 		return dpop.NewProof(a.key, http.MethodPost, h.issuer+"/token", dpop.ProofOptions{Now: h.clock.Now()})
 	}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if res := h.form("/token", "app", secrets["app"], form, http.Header{"Dpop": {proofs.next(b)}}); res.status != 200 {
+		if res := h.form("/token", "app", secrets["app"], form, http.Header{"Dpop": {proofs.Next(b)}}); res.status != 200 {
 			b.Fatalf("%d %s", res.status, res.raw)
 		}
 	}
-}
-
-// proofBatches hands out a fresh proof per iteration (the IdP refuses a
-// replayed one) and makes them in batches with the timer stopped, so the
-// benchmark grants once per iteration for any -benchtime; a fixed pool
-// would end the work early while the timer still divides by b.N.
-type proofBatches struct {
-	make  func() (string, error)
-	batch []string
-}
-
-func (p *proofBatches) next(b *testing.B) string {
-	if len(p.batch) == 0 {
-		b.StopTimer()
-		p.batch = make([]string, 512)
-		for i := range p.batch {
-			var err error
-			if p.batch[i], err = p.make(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.StartTimer()
-	}
-	proof := p.batch[0]
-	p.batch = p.batch[1:]
-	return proof
 }
 
 func BenchmarkGrantClientCredentials(b *testing.B) {
