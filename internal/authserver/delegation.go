@@ -330,16 +330,8 @@ func (s *Server) brokenHolding(ctx context.Context, tx store.Tx, st *store.Step)
 		return "chain without recorded versions", nil
 	}
 	for i, id := range st.Chain {
-		a, err := tx.AgentForShare(ctx, id)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return id + " is no longer registered", nil
-		case err != nil:
-			return "", err
-		case a.Revoked:
-			return id + " was revoked", nil
-		case a.Version != st.ChainVersions[i]:
-			return id + " was re-registered", nil
+		if why, err := agentGone(ctx, tx, id, st.ChainVersions[i]); why != "" || err != nil {
+			return why, err
 		}
 	}
 	if st.Parent == "" {
@@ -356,6 +348,15 @@ func (s *Server) brokenHolding(ctx context.Context, tx store.Tx, st *store.Step)
 }
 
 func revokedAgent(ctx context.Context, tx store.Tx, id string) (string, error) {
+	return agentGone(ctx, tx, id, anyVersion)
+}
+
+// anyVersion: agentGone accepts whatever version the agent has now.
+const anyVersion = -1
+
+// agentGone says why agent id no longer stands: unregistered, revoked, or
+// re-registered since version (unless anyVersion); "" while it stands.
+func agentGone(ctx context.Context, tx store.Tx, id string, version int) (string, error) {
 	a, err := tx.AgentForShare(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -364,6 +365,8 @@ func revokedAgent(ctx context.Context, tx store.Tx, id string) (string, error) {
 		return "", err
 	case a.Revoked:
 		return id + " was revoked", nil
+	case version != anyVersion && a.Version != version:
+		return id + " was re-registered", nil
 	}
 	return "", nil
 }
