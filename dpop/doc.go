@@ -22,8 +22,10 @@
 //  1. a proof is present (missing_proof), at most 8 KiB (too_large), one
 //     proof only, a compact JWS whose header and payload are JSON objects
 //     without duplicate members or nesting deeper than 32 (malformed);
-//  2. typ is exactly "dpop+jwt" (wrong_type); alg is on the allow-list,
-//     never none or HMAC (alg_not_allowed);
+//  2. typ is exactly "dpop+jwt" (wrong_type); alg is on the allow-list
+//     (ES256, Ed25519, EdDSA, RS256 by default; Ed25519 and EdDSA are RFC
+//     9864's two names for an Ed25519 key), never none or HMAC
+//     (alg_not_allowed);
 //  3. the key is the embedded jwk alone: kid, jku, x5u, x5c, x5t and crit
 //     are refused (malformed); the jwk holds no private members
 //     (private_key_in_jwk) and is a key type that fits alg

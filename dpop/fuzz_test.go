@@ -15,6 +15,9 @@ func FuzzVerify(f *testing.F) {
 	key := seedKey(f, 7)
 	valid := mustProof(f, key, "POST", api, ProofOptions{AccessToken: "tok", JTI: "j"})
 	f.Add(valid, "POST", api)
+	header, claims := proofJSON(f, key)
+	header["alg"] = "Ed25519" // RFC 9864's name for the same algorithm
+	f.Add(forge(f, key, mustJSON(f, header), mustJSON(f, claims)), "POST", api)
 	f.Add(valid+","+valid, "POST", api)
 	f.Add(valid, "POST", "HTTPS://API.EXAMPLE:443/repos/acme/web/pulls?q")
 	f.Add(strings.TrimRight(valid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), "POST", api)

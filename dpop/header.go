@@ -194,23 +194,27 @@ func parseEmbeddedKey(raw json.RawMessage, alg string) (*jose.JSONWebKey, error)
 		return nil, protocol.ErrMalformedProof.WithDescription("jwk: %v", err)
 	}
 	// ParsePublicJWK has matched a jwk "alg" member to the key; each key
-	// type has one algorithm, so the header's alg must be that one.
-	if a, _ := keys.AlgForKey(jwk.Key); string(a) != alg {
+	// type has one algorithm, so the header's alg must be that one. An
+	// Ed25519 key's algorithm has two names (RFC 9864), and the header and
+	// the jwk may each use either: they name the same thing.
+	if !keys.FitsKey(alg, jwk.Key) {
 		return nil, protocol.ErrProofAlg.WithDescription("alg %s does not fit the jwk", alg)
 	}
 	return jwk, nil
 }
 
 // verifySignature checks a JWS signature (RFC 7515 §5.2, RFC 7518 §3.3–3.4,
-// RFC 8037 §3.1) with the standard library. Nothing here is chosen by the
-// proof: alg passed the allow-list, and the key was parsed, checked and
-// matched to alg by embeddedKey; the switch matches both again. go-jose
-// would only parse the header and its jwk a second time (a fifth of a
-// proof check) before calling the same functions.
+// RFC 8037 §3.1, RFC 9864) with the standard library. Nothing here is
+// chosen by the proof: alg passed the allow-list, and the key was parsed,
+// checked and matched to alg by embeddedKey; the switch matches both again.
+// go-jose would only parse the header and its jwk a second time (a fifth of
+// a proof check) before calling the same functions, and v4.1.9 does not
+// know the name Ed25519.
 func verifySignature(input string, sig []byte, alg string, key any) bool {
 	switch k := key.(type) {
 	case ed25519.PublicKey:
-		return alg == string(keys.EdDSA) && len(k) == ed25519.PublicKeySize && ed25519.Verify(k, []byte(input), sig)
+		named := alg == string(keys.EdDSA) || alg == string(keys.Ed25519)
+		return named && len(k) == ed25519.PublicKeySize && ed25519.Verify(k, []byte(input), sig)
 	case *ecdsa.PublicKey:
 		if alg != string(keys.ES256) || len(sig) != 64 {
 			return false

@@ -129,7 +129,7 @@ func buildCheckVectors(t *testing.T) checkVectors {
 			"to verify at unix time now with a fresh replay cache, times times (default 1); want is the " +
 			"error and reason of the last attempt, null when the proof must be accepted. Proofs are signed " +
 			"by Ed25519 keys with seeds of 32 bytes 0x07 (the bound key) and 0x08 (another key).",
-		Now: t0.Unix(), WindowSec: int(protocol.DefaultIATSkew / time.Second), Algs: []string{"ES256", "EdDSA", "RS256"},
+		Now: t0.Unix(), WindowSec: int(protocol.DefaultIATSkew / time.Second), Algs: []string{"ES256", "Ed25519", "EdDSA", "RS256"},
 	}
 	replay := verifyCase{"replayed", mutate(t, key, nil, nil), nil, protocol.ErrReplayedProof}
 	cases := append(append(refusalCases(t, key, other), replay), acceptCases(t, key)...)

@@ -35,8 +35,10 @@ type Verifier struct {
 // Option configures NewVerifier; an option that cannot apply fails it.
 type Option func(*Verifier) error
 
-// WithAlgs replaces the allow-list (default ES256, EdDSA, RS256). Only
-// those three can be named; none and HMAC never.
+// WithAlgs replaces the allow-list (default keys.ProofAlgs: ES256,
+// Ed25519, EdDSA, RS256). Only those can be named; none and HMAC never.
+// Ed25519 and EdDSA are listed apart, as clients send them: a list of one
+// refuses proofs named by the other.
 func WithAlgs(algs ...keys.Alg) Option {
 	return func(v *Verifier) error {
 		list, err := keys.JOSEAlgs(algs)
@@ -116,7 +118,7 @@ func NewVerifier(cache ReplayCache, opts ...Option) (*Verifier, error) {
 	}
 	v := &Verifier{cache: cache, window: protocol.DefaultIATSkew, future: -1, now: time.Now, keys: boundedmap.New[string, cachedKey](maxCachedKeys)}
 	var err error
-	if v.algs, err = keys.JOSEAlgs(keys.DefaultAlgs()); err != nil {
+	if v.algs, err = keys.JOSEAlgs(keys.ProofAlgs()); err != nil {
 		return nil, fmt.Errorf("dpop: %w", err)
 	}
 	for _, o := range opts {

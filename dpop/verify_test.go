@@ -91,6 +91,15 @@ func refusalCases(t *testing.T, key, other *keys.Signer) []verifyCase {
 		{"ES512", mutate(t, key, set("alg", "ES512"), nil), nil, protocol.ErrProofAlg},
 		{"no alg", mutate(t, key, del("alg"), nil), nil, protocol.ErrProofAlg},
 		{"alg does not fit the key", mutate(t, key, set("alg", "ES256"), nil), nil, protocol.ErrProofAlg},
+		{"alg Ed25519 with a P-256 jwk", mutate(t, key, foreignJWK("Ed25519", p256JWK), nil), nil, protocol.ErrProofAlg},
+		{"alg EdDSA with a P-256 jwk", mutate(t, key, foreignJWK("EdDSA", p256JWK), nil), nil, protocol.ErrProofAlg},
+		{"alg Ed25519 with an RSA jwk", mutate(t, key, foreignJWK("Ed25519", rsaJWK), nil), nil, protocol.ErrProofAlg},
+		{"alg ES256 with an Ed25519 jwk named Ed25519", mutate(t, key, both(set("alg", "ES256"), jwkSet("alg", "Ed25519")), nil), nil, protocol.ErrProofAlg},
+		{"alg ed25519 in lower case", mutate(t, key, set("alg", "ed25519"), nil), nil, protocol.ErrProofAlg},
+		{"alg Ed448", mutate(t, key, set("alg", "Ed448"), nil), nil, protocol.ErrProofAlg},
+		{"jwk named Ed25519 on a P-256 key", mutate(t, key, foreignJWK("ES256", withMember(p256JWK, "alg", "Ed25519")), nil), nil, protocol.ErrMalformedProof},
+		{"alg Ed25519, signed by another key", forge(t, other, mustJSON(t, withMember(header, "alg", "Ed25519")), cJSON), nil, protocol.ErrProofSignature},
+		{"alg Ed25519, signature altered", flipSignature(mutate(t, key, set("alg", "Ed25519"), nil)), nil, protocol.ErrProofSignature},
 		{"jwk names another alg", mutate(t, key, jwkSet("alg", "ES256"), nil), nil, protocol.ErrMalformedProof},
 		{"jwk for encryption", mutate(t, key, jwkSet("use", "enc"), nil), nil, protocol.ErrMalformedProof},
 		{"no jwk", mutate(t, key, del("jwk"), nil), nil, protocol.ErrMalformedProof},
@@ -195,6 +204,10 @@ func acceptCases(t *testing.T, key *keys.Signer) []verifyCase {
 		{"no token, no ath", mutate(t, key, nil, del("ath")), func(r *Request) { r.AccessToken = "" }, nil},
 		{"no jkt to match", mutate(t, key, nil, nil), func(r *Request) { r.JKT = "" }, nil},
 		{"extra claims and header members", mutate(t, key, set("cty", "x"), set("exp", t0.Unix()+5)), nil, nil},
+		{"alg Ed25519", mutate(t, key, set("alg", "Ed25519"), nil), nil, nil},
+		{"alg Ed25519, jwk named Ed25519", mutate(t, key, both(set("alg", "Ed25519"), jwkSet("alg", "Ed25519")), nil), nil, nil},
+		{"alg EdDSA, jwk named Ed25519", mutate(t, key, jwkSet("alg", "Ed25519"), nil), nil, nil},
+		{"alg Ed25519, jwk named EdDSA", mutate(t, key, both(set("alg", "Ed25519"), jwkSet("alg", "EdDSA")), nil), nil, nil},
 	}
 }
 
@@ -391,6 +404,7 @@ func TestNewVerifierRefuses(t *testing.T) {
 		{"empty alg list", cache, WithAlgs()},
 		{"HS256", cache, WithAlgs("HS256")},
 		{"none", cache, WithAlgs("none")},
+		{"Ed448", cache, WithAlgs("Ed448")},
 		{"zero window", cache, WithIATWindow(0)},
 		{"negative window", cache, WithIATWindow(-time.Second)},
 		{"window over 10 minutes", cache, WithIATWindow(11 * time.Minute)},
@@ -420,6 +434,10 @@ func TestOptions(t *testing.T) {
 	}{
 		{"WithAlgs(ES256) refuses EdDSA", WithAlgs(keys.ES256), mutate(t, ed, nil, nil), protocol.ErrProofAlg},
 		{"WithAlgs(ES256) takes ES256", WithAlgs(keys.ES256), mustProof(t, es, "POST", api, ProofOptions{}), nil},
+		{"WithAlgs(ES256) refuses Ed25519", WithAlgs(keys.ES256), mutate(t, ed, set("alg", "Ed25519"), nil), protocol.ErrProofAlg},
+		{"WithAlgs(EdDSA) refuses Ed25519", WithAlgs(keys.EdDSA), mutate(t, ed, set("alg", "Ed25519"), nil), protocol.ErrProofAlg},
+		{"WithAlgs(Ed25519) takes Ed25519", WithAlgs(keys.Ed25519), mutate(t, ed, set("alg", "Ed25519"), nil), nil},
+		{"WithAlgs(Ed25519) refuses EdDSA", WithAlgs(keys.Ed25519), mutate(t, ed, nil, nil), protocol.ErrProofAlg},
 		{"WithIATWindow(5m) takes 4m old", WithIATWindow(5 * time.Minute), mutate(t, ed, nil, set("iat", t0.Unix()-240)), nil},
 		{"WithIATWindow(5s) refuses 6s old", WithIATWindow(5 * time.Second), mutate(t, ed, nil, set("iat", t0.Unix()-6)), protocol.ErrStaleProof},
 	}

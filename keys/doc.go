@@ -12,7 +12,9 @@
 //	jwk, _ := keys.MarshalPublicJWK(issuer.CryptoSigner(), issuer.KeyID())
 //	pub, err := keys.ParsePublicJWK(untrusted) // public P-256, Ed25519, RSA ≥ 2048 only
 //
-// Only ES256, EdDSA and RS256 exist here (RFC 7518 §3.1, RFC 8037): "none"
+// Only ES256, EdDSA and RS256 exist here (RFC 7518 §3.1, RFC 8037), and
+// Ed25519, RFC 9864's second name for EdDSA on an Ed25519 key, accepted
+// (ProofAlgs, FitsKey, JOSEVerificationKey) but never signed with: "none"
 // and HMAC cannot be named. Roles: issuer keys sign access tokens (ES256 by
 // default, from a file, a KMS or Generate); agent keys sign DPoP proofs and
 // delegation assertions (EdDSA, derived with DeriveAgentKey, by default).

@@ -58,7 +58,7 @@ func checkJWKMembers(jwk *jose.JSONWebKey) error {
 	if err != nil {
 		return err
 	}
-	if jwk.Algorithm != "" && jwk.Algorithm != string(alg) {
+	if jwk.Algorithm != "" && !FitsKey(jwk.Algorithm, jwk.Key) {
 		return fmt.Errorf("keys: JWK alg %q does not fit a key for %s", trunc(jwk.Algorithm), alg)
 	}
 	if jwk.Use != "" && jwk.Use != "sig" {
@@ -95,7 +95,8 @@ func MarshalPublicJWK(key crypto.PublicKey, kid string) ([]byte, error) {
 // AlgForKey names the one algorithm ajwt uses with a public key: EdDSA for
 // Ed25519, ES256 for P-256, RS256 for RSA of 2048 to 4096 bits with
 // e = 65537 (a 48,000-bit key in an 8 KiB proof would cost ~100 ms per
-// signature check: a cheap DoS found by fuzzing).
+// signature check: a cheap DoS found by fuzzing). It is the name ajwt
+// writes; FitsKey also accepts RFC 9864's Ed25519 for an Ed25519 key.
 func AlgForKey(pub crypto.PublicKey) (Alg, error) {
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
@@ -112,6 +113,15 @@ func AlgForKey(pub crypto.PublicKey) (Alg, error) {
 		}
 	}
 	return "", fmt.Errorf("keys: unsupported public key %T (want Ed25519, P-256 or RSA 2048–4096 bits with e = 65537)", pub)
+}
+
+// FitsKey reports whether alg, as a JWS or JWK names it, is the algorithm
+// ajwt uses with pub: AlgForKey's, or Ed25519 for an Ed25519 key, since
+// RFC 9864 gives that algorithm two names. Any other pairing is refused,
+// so neither name ever lets an EC or RSA key through.
+func FitsKey(alg string, pub crypto.PublicKey) bool {
+	want, err := AlgForKey(pub)
+	return err == nil && (alg == string(want) || want == EdDSA && alg == string(Ed25519))
 }
 
 // trunc shortens attacker-supplied text before it goes into an error.

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -64,6 +65,11 @@ func TestParsePublicJWKRefuses(t *testing.T) {
 		{"RSA 1024", smallRSA(t)},
 		{"X25519", `{"kty":"OKP","crv":"X25519","x":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}`},
 		{"alg contradicts key", strings.Replace(string(pub), `"ES256"`, `"RS256"`, 1)},
+		{"alg Ed25519 on a P-256 key", strings.Replace(string(pub), `"ES256"`, `"Ed25519"`, 1)},
+		{"alg EdDSA on a P-256 key", strings.Replace(string(pub), `"ES256"`, `"EdDSA"`, 1)},
+		{"alg Ed25519 on an RSA key", rsaJWKWithAlg(t, "Ed25519")},
+		{"alg Ed448 on an Ed25519 key", ed25519JWK(`"alg":"Ed448",`)},
+		{"alg ed25519 in lower case", ed25519JWK(`"alg":"ed25519",`)},
 		{"alg HS256", strings.Replace(string(pub), `"ES256"`, `"HS256"`, 1)},
 		{"use enc", strings.Replace(string(pub), `"sig"`, `"enc"`, 1)},
 		{"truncated", `{"kty":`},
@@ -78,6 +84,77 @@ func TestParsePublicJWKRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestParsePublicJWKAlgNames: an Ed25519 key's alg member may be either
+// name RFC 9864 gives the algorithm, or absent; the thumbprint ignores it.
+func TestParsePublicJWKAlgNames(t *testing.T) {
+	want := ""
+	for _, member := range []string{``, `"alg":"EdDSA",`, `"alg":"Ed25519",`} {
+		k, err := ParsePublicJWK([]byte(ed25519JWK(member)))
+		if err != nil {
+			t.Fatalf("%s refused: %v", member, err)
+		}
+		tp, _ := Thumbprint(k)
+		if want == "" {
+			want = tp
+		}
+		if tp != want {
+			t.Fatalf("%s: thumbprint %s, want %s", member, tp, want)
+		}
+	}
+}
+
+// ed25519JWK is RFC 8037 §A.2's public key with member inserted first.
+func ed25519JWK(member string) string {
+	return `{` + member + `"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`
+}
+
+func rsaJWKWithAlg(t *testing.T, alg string) string {
+	rs, _ := Generate(RS256, nil)
+	b, _ := json.Marshal(jose.JSONWebKey{Key: rs.CryptoSigner().Public(), Algorithm: alg})
+	return string(b)
+}
+
+func TestFitsKey(t *testing.T) {
+	ed, ec, rs := mustKey(t, EdDSA), mustKey(t, ES256), mustKey(t, RS256)
+	tests := []struct {
+		alg  string
+		key  any
+		want bool
+	}{
+		{"EdDSA", ed, true},
+		{"Ed25519", ed, true},
+		{"ES256", ec, true},
+		{"RS256", rs, true},
+		{"Ed25519", ec, false},
+		{"Ed25519", rs, false},
+		{"EdDSA", ec, false},
+		{"EdDSA", rs, false},
+		{"ES256", ed, false},
+		{"RS256", ed, false},
+		{"ed25519", ed, false},
+		{"Ed448", ed, false},
+		{"none", ed, false},
+		{"HS256", ed, false},
+		{"", ed, false},
+		{"Ed25519", ed25519.PublicKey(make([]byte, 31)), false},
+		{"Ed25519", []byte("secret"), false},
+	}
+	for _, tt := range tests {
+		if got := FitsKey(tt.alg, tt.key); got != tt.want {
+			t.Errorf("FitsKey(%q, %T) = %v, want %v", tt.alg, tt.key, got, tt.want)
+		}
+	}
+}
+
+func mustKey(t *testing.T, alg Alg) any {
+	t.Helper()
+	s, err := Generate(alg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CryptoSigner().Public()
 }
 
 func smallRSA(t *testing.T) string {
@@ -137,6 +214,7 @@ func FuzzParsePublicJWK(f *testing.F) {
 	f.Add([]byte(`{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`))
 	f.Add([]byte(`{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}`))
 	f.Add([]byte(`{"kty":"oct","k":"AAAA"}`))
+	f.Add([]byte(`{"alg":"Ed25519","kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		k, err := ParsePublicJWK(data)
 		if err != nil {
@@ -147,6 +225,9 @@ func FuzzParsePublicJWK(f *testing.F) {
 		}
 		if _, err := AlgForKey(k.Key); err != nil {
 			t.Fatalf("accepted a key type ajwt does not use: %v", err)
+		}
+		if k.Algorithm != "" && !FitsKey(k.Algorithm, k.Key) {
+			t.Fatalf("accepted alg %q on a %T key", k.Algorithm, k.Key)
 		}
 	})
 }

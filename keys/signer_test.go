@@ -23,6 +23,7 @@ func TestNewSignerChecksKeyAgainstAlg(t *testing.T) {
 		alg  Alg
 	}{
 		{"Ed25519 key for ES256", ed.CryptoSigner(), ES256},
+		{"Ed25519 key under the verification-only name Ed25519", ed.CryptoSigner(), Ed25519},
 		{"P-256 key for RS256", ec.CryptoSigner(), RS256},
 		{"RSA key for EdDSA", rs.CryptoSigner(), EdDSA},
 		{"P-256 key for HS256", ec.CryptoSigner(), "HS256"},
@@ -38,13 +39,25 @@ func TestNewSignerChecksKeyAgainstAlg(t *testing.T) {
 }
 
 func TestParseAlgRefuses(t *testing.T) {
-	for _, a := range []string{"HS256", "none", "None", "es256", "ES384", "PS256", ""} {
+	// Ed25519 is accepted on verification only: nothing signs under it.
+	for _, a := range []string{"HS256", "none", "None", "es256", "ES384", "PS256", "", "Ed25519", "Ed448"} {
 		if _, err := ParseAlg(a); err == nil {
 			t.Errorf("ParseAlg(%q) accepted", a)
 		}
 	}
 	if _, err := JOSEAlgs(nil); err == nil {
 		t.Error("empty allow-list accepted")
+	}
+	for _, a := range []Alg{"HS256", "none", "Ed448", "ed25519"} {
+		if _, err := JOSEAlgs([]Alg{ES256, a}); err == nil {
+			t.Errorf("JOSEAlgs accepted %q", a)
+		}
+	}
+	if got, err := JOSEAlgs(ProofAlgs()); err != nil || len(got) != 4 || got[1] != "Ed25519" {
+		t.Errorf("JOSEAlgs(ProofAlgs()) = %v, %v", got, err)
+	}
+	if _, err := Generate(Ed25519, nil); err == nil {
+		t.Error("generated a key to sign under Ed25519")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
 )
 
@@ -59,6 +60,21 @@ func newClient(cc ClientConfig) (*client, error) {
 }
 
 func (c *client) hasScope(s string) bool { return slices.Contains(c.scopes, s) }
+
+// assertionKey picks the key of a client assertion by its kid, as go-jose
+// does given the whole set (a kid is required, the first match wins), and
+// wraps it so that an assertion named Ed25519 verifies (RFC 9864;
+// PROTOCOL.md §3): go-jose v4.1.9 knows only the name EdDSA.
+func (c *client) assertionKey(kid string) (any, bool) {
+	if kid == "" {
+		return nil, false
+	}
+	found := c.jwks.Key(kid)
+	if len(found) == 0 {
+		return nil, false
+	}
+	return keys.JOSEVerificationKey(found[0].Key), true
+}
 
 const assertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -129,7 +145,7 @@ func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*cl
 		return nil, errClient
 	}
 	tok, err := jwt.ParseSigned(raw, s.joseAlgs)
-	if err != nil {
+	if err != nil || len(tok.Headers) != 1 {
 		return nil, errClient
 	}
 	var unverified jwt.Claims
@@ -140,8 +156,12 @@ func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*cl
 	if c == nil || c.jwks == nil {
 		return nil, errClient
 	}
+	key, ok := c.assertionKey(tok.Headers[0].KeyID)
+	if !ok {
+		return nil, errClient
+	}
 	var claims jwt.Claims
-	if err := tok.Claims(c.jwks, &claims); err != nil {
+	if err := tok.Claims(key, &claims); err != nil {
 		return nil, errClient
 	}
 	if err := s.checkAssertionClaims(ctx, c, &claims); err != nil {

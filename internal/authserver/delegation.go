@@ -63,7 +63,7 @@ func (s *Server) verifyAssertion(ctx context.Context, c *client, raw string) *de
 		d.err = err
 		return d
 	}
-	if err := tok.Claims(jwk, &d.claims); err != nil {
+	if err := tok.Claims(keys.JOSEVerificationKey(jwk.Key), &d.claims); err != nil {
 		d.err = errDelegation("delegation assertion signature does not verify with %s's registered key", d.delegator)
 		return d
 	}

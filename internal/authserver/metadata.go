@@ -2,6 +2,8 @@ package authserver
 
 import (
 	"net/http"
+
+	"github.com/ajwt/ajwt/keys"
 )
 
 // metadata is the RFC 8414 document with the §9 extensions.
@@ -27,7 +29,7 @@ type metadata struct {
 
 func (s *Server) handleMetadata(w http.ResponseWriter, _ *http.Request) error {
 	iss := s.cfg.Issuer
-	algs := []string{"ES256", "EdDSA", "RS256"}
+	algs := proofAlgNames()
 	writeJSON(w, http.StatusOK, metadata{
 		Issuer: iss, TokenEndpoint: iss + "/token", JWKSURI: iss + "/jwks.json",
 		IntrospectionEndpoint: iss + "/introspect", RevocationEndpoint: iss + "/revoke",
@@ -38,6 +40,17 @@ func (s *Server) handleMetadata(w http.ResponseWriter, _ *http.Request) error {
 		ResponseTypes: []string{},
 	})
 	return nil
+}
+
+// proofAlgNames lists, for dpop_signing_alg_values_supported and
+// token_endpoint_auth_signing_alg_values_supported, the algorithms accepted
+// on what clients and agents sign: both names of Ed25519 (PROTOCOL.md §3).
+func proofAlgNames() []string {
+	var out []string
+	for _, a := range keys.ProofAlgs() {
+		out = append(out, string(a))
+	}
+	return out
 }
 
 func (s *Server) handleJWKS(w http.ResponseWriter, _ *http.Request) error {

@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg *Config, st store.Store, opts Options) (*Serve
 
 func (s *Server) setup(ctx context.Context, opts Options) error {
 	var err error
-	s.joseAlgs, err = keys.JOSEAlgs(keys.DefaultAlgs())
+	s.joseAlgs, err = keys.JOSEAlgs(keys.ProofAlgs()) // the assertions agents and clients sign
 	if err != nil {
 		return err
 	}
