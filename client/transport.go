@@ -16,10 +16,24 @@ import (
 type Transport struct {
 	Source TokenSource
 	Base   http.RoundTripper // default: http.DefaultTransport
+	// MCP turns an enforcer's refusal of a POSTed JSON-RPC message (§12.2)
+	// into a JSON-RPC error response with code MCPRefusalCode and the
+	// refusal as data (MCPRefusal), HTTP status kept. Set it when the
+	// Transport carries an MCP client: the official SDKs then report the
+	// refusal, reason included, as that call's error and keep the session.
+	MCP bool
 }
 
 // RoundTrip implements http.RoundTripper. It never modifies req.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.roundTrip(req)
+	if err != nil || !t.MCP {
+		return res, err
+	}
+	return mcpRefusal(req, res), nil
+}
+
+func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	tok, err := t.Source.Token(req.Context())
 	if err != nil {
 		closeBody(req)

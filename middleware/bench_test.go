@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,22 +23,7 @@ import (
 // verified-token cache (the same token on every request, as in a step)
 // and without it.
 func BenchmarkCheck(b *testing.B) {
-	issuerKey, _ := keys.Generate(keys.ES256, nil)
-	agent, _ := keys.Generate(keys.EdDSA, nil)
-	iss, _ := token.NewIssuer("https://idp.example", issuerKey)
-	now := time.Now()
-	chain := []string{"planner"}
-	tok, err := iss.Mint(&token.Claims{Subject: "planner", Audience: token.Audience{"https://api.example"}, ClientID: "app",
-		IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(), ID: "j1", Scope: "repo:read",
-		Cnf:        &token.Confirmation{JKT: agent.Thumbprint()},
-		AgentProof: &token.AgentProof{AgentChecksum: "sha256:0000000000000000000000000000000000000000000000000000000000000000", RegistrationID: "r", Version: 1},
-		Intent: &token.Intent{WorkflowID: "wf", WorkflowVersion: 1, RunID: "run", WorkflowStep: "plan", ExecutedBy: "planner",
-			DelegationChain: chain, DelegationChainHash: token.ChainHash(chain), StepSequenceHash: token.StepSequenceHash(nil, "plan"),
-			CompletedSteps: []string{}, ExecutionContext: map[string]string{"repo": "acme/web"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ks, _ := token.NewStaticKeys(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{issuerKey.Public()}})
+	agent, tok, ks := benchToken(b)
 	pol, _ := policy.Compile(policy.Rules{Issuer: "https://idp.example", Resource: "https://api.example", Routes: []policy.Rule{
 		{Match: policy.MatchRule{Method: "GET", Path: "/repos/{owner}/{repo}/contents/**"}, Scopes: []string{"repo:read"},
 			Steps: []string{"plan"}, Context: map[string]string{"repo": "{owner}/{repo}"}}}})
@@ -58,6 +44,65 @@ func BenchmarkCheck(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r := httptest.NewRequest(http.MethodGet, url, nil)
+				r.Header.Set("Authorization", "DPoP "+tok)
+				r.Header.Set("DPoP", proofs.Next(b))
+				if _, err := enf.Check(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchToken mints a planner's intent token for https://api.example and
+// returns the agent's key and the issuer's key set.
+func benchToken(b *testing.B) (*keys.Signer, string, token.KeySource) {
+	issuerKey, _ := keys.Generate(keys.ES256, nil)
+	agent, _ := keys.Generate(keys.EdDSA, nil)
+	iss, _ := token.NewIssuer("https://idp.example", issuerKey)
+	now := time.Now()
+	chain := []string{"planner"}
+	tok, err := iss.Mint(&token.Claims{Subject: "planner", Audience: token.Audience{"https://api.example"}, ClientID: "app",
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(), ID: "j1", Scope: "repo:read",
+		Cnf:        &token.Confirmation{JKT: agent.Thumbprint()},
+		AgentProof: &token.AgentProof{AgentChecksum: "sha256:0000000000000000000000000000000000000000000000000000000000000000", RegistrationID: "r", Version: 1},
+		Intent: &token.Intent{WorkflowID: "wf", WorkflowVersion: 1, RunID: "run", WorkflowStep: "plan", ExecutedBy: "planner",
+			DelegationChain: chain, DelegationChainHash: token.ChainHash(chain), StepSequenceHash: token.StepSequenceHash(nil, "plan"),
+			CompletedSteps: []string{}, ExecutionContext: map[string]string{"repo": "acme/web"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ks, _ := token.NewStaticKeys(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{issuerKey.Public()}})
+	return agent, tok, ks
+}
+
+// BenchmarkCheckMCP compares the enforcer's decision for an MCP tools/call
+// (body read, JSON-RPC parsed, tool rule with an {args.repo} context) with
+// the same decision for a plain HTTP request to an equivalent route; the
+// MCP work should stay within 1.5× of the plain one.
+func BenchmarkCheckMCP(b *testing.B) {
+	agent, tok, ks := benchToken(b)
+	pol, _ := policy.Compile(policy.Rules{Issuer: "https://idp.example", Resource: "https://api.example", Routes: []policy.Rule{
+		{Match: policy.MatchRule{Method: "GET", Path: "/repos/{owner}/{repo}/contents/**"}, Scopes: []string{"repo:read"},
+			Steps: []string{"plan"}, Context: map[string]string{"repo": "{owner}/{repo}"}},
+		{Match: policy.MatchRule{Method: "POST", Path: "/mcp"}, Workflow: "wf", MCP: &policy.MCPRule{Tools: []policy.ToolRule{
+			{Name: "read_file", Scopes: []string{"repo:read"}, Steps: []string{"plan"}, Context: map[string]string{"repo": "{args.repo}"}}}}}}})
+	enf, err := middleware.New(context.Background(), pol, middleware.WithKeySource(ks), middleware.WithoutRevocationFeed())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const call = `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"read_file","arguments":{"repo":"acme/web","path":"go.mod"}}}`
+	for _, bc := range []struct{ name, method, url, body string }{
+		{"http", http.MethodGet, "http://api.example/repos/acme/web/contents/go.mod", ""},
+		{"mcp-tools-call", http.MethodPost, "http://api.example/mcp", call},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			proofs := &dpoptest.ProofBatches{Make: func() (string, error) {
+				return dpop.NewProof(agent, bc.method, bc.url, dpop.ProofOptions{AccessToken: tok})
+			}}
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(bc.method, bc.url, strings.NewReader(bc.body))
 				r.Header.Set("Authorization", "DPoP "+tok)
 				r.Header.Set("DPoP", proofs.Next(b))
 				if _, err := enf.Check(r); err != nil {

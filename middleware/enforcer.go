@@ -39,6 +39,19 @@ type Verified struct {
 	Route  *policy.Route
 	Params map[string]string
 	Path   string // the canonical path (§8) the decision was made for
+	// MCP is the JSON-RPC message of a POST on an mcp route (§12.2); nil
+	// elsewhere.
+	MCP *policy.MCPMessage
+
+	tools *policy.Route // whose tool rules decide what a tools/list shows
+}
+
+// ToolVisible reports whether a tools/list answer to this request may
+// show the tool (§12.2 list: filter). On the GET stream of an MCP
+// session, which may replay such an answer, the tool rules are those of
+// the POST route of the same path.
+func (v *Verified) ToolVisible(name string) bool {
+	return v.tools != nil && v.tools.ToolVisible(name, subjectOf(v.Claims))
 }
 
 type ctxKey struct{}
@@ -47,6 +60,7 @@ type ctxKey struct{}
 type decision struct {
 	verified *Verified
 	path     string
+	mcp      *policy.MCPMessage // read before the decision, so refusals can name the tool
 }
 
 // FromContext returns the verified token of a request the enforcer let
@@ -57,6 +71,16 @@ func FromContext(ctx context.Context) (*Verified, bool) {
 		return nil, false
 	}
 	return d.verified, true
+}
+
+// MCPFromContext returns the JSON-RPC message of a POST on an mcp route
+// that passed through Handler, refused or not, once it could be read.
+func MCPFromContext(ctx context.Context) (*policy.MCPMessage, bool) {
+	d, ok := ctx.Value(ctxKey{}).(*decision)
+	if !ok || d.mcp == nil {
+		return nil, false
+	}
+	return d.mcp, true
 }
 
 // PathFromContext returns the canonical path (§8) of a request that passed
@@ -256,13 +280,17 @@ func (e *Enforcer) Revocations() *Revocations { return e.revoked }
 // decision in the request's context (FromContext, PathFromContext).
 func (e *Enforcer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path, v, err := e.decide(r)
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &decision{verified: v, path: path}))
+		if e.serveMetadata(w, r) {
+			return
+		}
+		d := &decision{}
+		err := e.decide(r, d)
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d))
 		if e.onResult != nil {
-			e.onResult(r, v, err)
+			e.onResult(r, d.verified, err)
 		}
 		if err != nil {
-			WriteError(w, err)
+			e.writeError(w, r, d.path, err)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -271,20 +299,23 @@ func (e *Enforcer) Handler(next http.Handler) http.Handler {
 
 // Check decides one request, on its canonical path (§8; Verified.Path). A
 // nil *Verified with a nil error means a public route.
+// On an mcp route it reads a POST's body and puts it back for the handler.
 func (e *Enforcer) Check(r *http.Request) (*Verified, error) {
-	_, v, err := e.decide(r)
-	return v, err
+	d := &decision{}
+	err := e.decide(r, d)
+	return d.verified, err
 }
 
 // decide canonicalizes the path (§8), then checks the request against the
-// route it matches; the path is "" when it is not canonical.
-func (e *Enforcer) decide(r *http.Request) (string, *Verified, error) {
+// route it matches, filling d; d.path stays "" when it is not canonical.
+func (e *Enforcer) decide(r *http.Request, d *decision) error {
 	path, err := policy.CanonicalPath(requestPath(r.URL))
 	if err != nil {
-		return "", nil, err
+		return err
 	}
-	v, err := e.check(r, path)
-	return path, v, err
+	d.path = path
+	d.verified, err = e.check(r, d)
+	return err
 }
 
 // requestPath is the path as the client sent it. A server sets RawPath to
@@ -300,7 +331,8 @@ func requestPath(u *url.URL) string {
 	return u.EscapedPath()
 }
 
-func (e *Enforcer) check(r *http.Request, path string) (*Verified, error) {
+func (e *Enforcer) check(r *http.Request, d *decision) (*Verified, error) {
+	path := d.path
 	route, params, ok := e.policy.Match(r.Method, path)
 	if ok && route.Public {
 		return nil, nil
@@ -318,12 +350,37 @@ func (e *Enforcer) check(r *http.Request, path string) (*Verified, error) {
 			return nil, err
 		}
 	}
-	if route != nil {
-		if err := route.Authorize(params, subjectOf(claims)); err != nil {
-			return nil, err
-		}
+	v := &Verified{Claims: claims, Route: route, Params: params, Path: path}
+	oneTime, err := e.authorize(r, v, d)
+	if err != nil {
+		return nil, err
 	}
-	return e.use(r.Context(), &Verified{Claims: claims, Route: route, Params: params, Path: path}, proof)
+	return e.use(r.Context(), v, proof, oneTime)
+}
+
+// authorize applies the route's rules and, for a POST on an mcp route,
+// those of its message (§12.2); oneTime reports that the request spends
+// the token.
+func (e *Enforcer) authorize(r *http.Request, v *Verified, d *decision) (oneTime bool, err error) {
+	if v.Route == nil {
+		return false, nil
+	}
+	s := subjectOf(v.Claims)
+	if err := v.Route.Authorize(v.Params, s); err != nil {
+		return false, err
+	}
+	if v.Route.IsMCP() && r.Method != http.MethodPost {
+		v.tools, _, _ = e.policy.Match(http.MethodPost, v.Path)
+	}
+	if !v.Route.IsMCP() || r.Method != http.MethodPost {
+		return v.Route.OneTime, nil
+	}
+	v.tools = v.Route
+	if d.mcp, err = readMCPMessage(r, v.Route.MCPMaxMessageBytes()); err != nil {
+		return false, err
+	}
+	v.MCP = d.mcp
+	return v.Route.AuthorizeMCP(v.Params, d.mcp, s)
 }
 
 // use spends what the request presented once — the proof's jti, a
@@ -331,7 +388,7 @@ func (e *Enforcer) check(r *http.Request, path string) (*Verified, error) {
 // request takes no replay-cache entry, so that proofs for routes an agent
 // may not use cannot fill the cache. The proof was fully verified
 // before the policy ran; only its jti is recorded here.
-func (e *Enforcer) use(ctx context.Context, v *Verified, proof *dpop.Checked) (*Verified, error) {
+func (e *Enforcer) use(ctx context.Context, v *Verified, proof *dpop.Checked, oneTime bool) (*Verified, error) {
 	if proof != nil {
 		p, err := proof.Use(ctx)
 		if err != nil {
@@ -339,7 +396,7 @@ func (e *Enforcer) use(ctx context.Context, v *Verified, proof *dpop.Checked) (*
 		}
 		v.Proof = p
 	}
-	if v.Route != nil && v.Route.OneTime {
+	if oneTime {
 		if err := e.useOnce(ctx, v.Claims); err != nil {
 			return nil, err
 		}

@@ -16,17 +16,17 @@ import (
 // DPoP-Nonce when the client must retry with one), Retry-After for a
 // refusal the client may retry, and the JSON body
 // {"error","error_description","reason"}.
-func WriteError(w http.ResponseWriter, err error) {
+func WriteError(w http.ResponseWriter, err error) { writeError(w, err, "") }
+
+// writeError is WriteError with extra auth-params (already formatted) on
+// the challenge.
+func writeError(w http.ResponseWriter, err error, extra string) {
 	status, wire := protocol.Wire(err)
-	switch {
-	case status == http.StatusUnauthorized && (wire.Error == protocol.CodeInvalidDPoPProof || wire.Error == protocol.CodeUseDPoPNonce):
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, error_description=%q, algs="ES256 EdDSA RS256"`, wire.Error, wire.Reason))
-	case status == http.StatusUnauthorized:
-		// The reason in error_description lets clients tell an expired
-		// token (get a new one) from a refused one without the body.
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`DPoP error=%q, error_description=%q, algs="ES256 EdDSA RS256"`, protocol.CodeInvalidToken, wire.Reason))
-	case wire.Error == protocol.CodeInsufficientScope:
-		w.Header().Set("WWW-Authenticate", `DPoP error="insufficient_scope"`)
+	if challenge := challengeFor(status, wire, err); challenge != "" {
+		if extra != "" {
+			challenge += ", " + extra
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	var nonce *dpop.NonceError
 	if errors.As(err, &nonce) {
@@ -44,4 +44,23 @@ func WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// challengeFor is the DPoP challenge of a refusal: for 401, with the
+// reason in error_description, so that clients tell an expired token (get
+// a new one) from a refused one without the body; for insufficient_scope,
+// with the scopes the request needs (RFC 6750 §3; may be empty when no
+// scope would do, as for a tool the route does not list).
+func challengeFor(status int, wire protocol.WireError, err error) string {
+	const algs = `algs="ES256 Ed25519 EdDSA RS256"`
+	switch {
+	case status == http.StatusUnauthorized && (wire.Error == protocol.CodeInvalidDPoPProof || wire.Error == protocol.CodeUseDPoPNonce):
+		return fmt.Sprintf(`DPoP error=%q, error_description=%q, %s`, wire.Error, wire.Reason, algs)
+	case status == http.StatusUnauthorized:
+		return fmt.Sprintf(`DPoP error=%q, error_description=%q, %s`, protocol.CodeInvalidToken, wire.Reason, algs)
+	}
+	if scope, ok := insufficientScope(err); ok {
+		return fmt.Sprintf(`DPoP error="insufficient_scope", scope=%q`, scope)
+	}
+	return ""
 }

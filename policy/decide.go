@@ -43,6 +43,22 @@ func (p *Policy) Match(method, escapedPath string) (*Route, map[string]string, b
 	return nil, nil, false
 }
 
+// HasPath reports whether some route, of any method, matches the path:
+// the paths a resource serves metadata for (§12.1).
+func (p *Policy) HasPath(escapedPath string) bool {
+	canonical, err := CanonicalPath(escapedPath)
+	if err != nil {
+		return false
+	}
+	segs := splitPath(canonical)
+	for _, r := range p.routes {
+		if _, ok := r.match(segs); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // splitPath splits a canonical path into segments without its trailing
 // "/"; the root "/" is one empty segment, which "/**" matches.
 func splitPath(canonical string) []string {
@@ -91,60 +107,92 @@ func intentMismatch(reason, format string, args ...any) error {
 
 // Authorize applies the route's conditions to a verified subject.
 func (r *Route) Authorize(params map[string]string, s Subject) error {
-	if s.Legacy {
-		if r.Legacy != "allow" {
-			return protocol.ErrLegacyTokenRefused.WithDescription("this route requires an agent intent token")
-		}
-		return r.checkScopes(s.Scopes)
+	if s.Legacy && r.Legacy != "allow" {
+		return protocol.ErrLegacyTokenRefused.WithDescription("this route requires an agent intent token")
 	}
-	if err := r.checkScopes(s.Scopes); err != nil {
+	c := conditions{scopes: r.Scopes, workflow: r.Workflow, steps: r.Steps, agents: r.Agents, context: r.Context}
+	if err := c.check(s); err != nil {
 		return err
 	}
-	switch {
-	case r.Workflow != "" && s.Workflow != r.Workflow:
-		return intentMismatch(protocol.ReasonWrongWorkflow, "token is for another workflow")
-	case len(r.Steps) > 0 && !slices.Contains(r.Steps, s.Step):
-		return intentMismatch(protocol.ReasonWrongStep, "token is for step %q, route allows %v", s.Step, r.Steps)
-	case len(r.Agents) > 0 && !slices.Contains(r.Agents, s.Agent):
-		return intentMismatch(protocol.ReasonWrongAgent, "agent %q may not call this route", s.Agent)
-	}
-	return r.checkContext(params, s.ExecutionContext)
+	return c.checkContext(s.ExecutionContext, func(name string) (string, bool) {
+		v, ok := params[name]
+		return v, ok
+	})
 }
 
-func (r *Route) checkScopes(have []string) error {
-	for _, want := range r.Scopes {
-		if !slices.Contains(have, want) {
-			e := &protocol.Error{Code: protocol.CodeInsufficientScope, Reason: protocol.ReasonInsufficientScope, Status: http.StatusForbidden}
-			return e.WithDescription("requires scope %s", want)
+// conditions are what a route or an MCP tool demands of a token.
+type conditions struct {
+	scopes   []string
+	workflow string
+	steps    []string
+	agents   []string
+	context  map[string]string
+}
+
+// check applies everything but the context, which needs the request.
+func (c conditions) check(s Subject) error {
+	if err := checkScopes(c.scopes, s.Scopes); err != nil {
+		return err
+	}
+	if s.Legacy {
+		if c.workflow != "" || len(c.steps) > 0 || len(c.agents) > 0 || len(c.context) > 0 {
+			return protocol.ErrLegacyTokenRefused.WithDescription("this requires an agent intent token")
+		}
+		return nil
+	}
+	switch {
+	case c.workflow != "" && s.Workflow != c.workflow:
+		return intentMismatch(protocol.ReasonWrongWorkflow, "token is for another workflow")
+	case len(c.steps) > 0 && !slices.Contains(c.steps, s.Step):
+		return intentMismatch(protocol.ReasonWrongStep, "token is for step %q, allowed: %v", s.Step, c.steps)
+	case len(c.agents) > 0 && !slices.Contains(c.agents, s.Agent):
+		return intentMismatch(protocol.ReasonWrongAgent, "agent %q may not do this", s.Agent)
+	}
+	return nil
+}
+
+// checkScopes refuses with the scopes the request needs, for the
+// WWW-Authenticate scope challenge (RFC 6750 §3, §12.1).
+func checkScopes(want, have []string) error {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			e := &protocol.Error{Code: protocol.CodeInsufficientScope, Reason: protocol.ReasonInsufficientScope, Status: http.StatusForbidden,
+				Scope: strings.Join(want, " ")}
+			return e.WithDescription("requires scope %s", w)
 		}
 	}
 	return nil
 }
 
 // checkContext requires every bound value to equal the token's execution
-// context: a token for acme/web cannot touch acme/api.
-func (r *Route) checkContext(params, ctx map[string]string) error {
-	for key, tmpl := range r.Context {
-		want := expand(tmpl, params)
-		got, ok := ctx[key]
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+// context: a token for acme/web cannot touch acme/api. lookup resolves a
+// template's {name}; a name it cannot resolve fails the check.
+func (c conditions) checkContext(ctx map[string]string, lookup func(name string) (string, bool)) error {
+	for key, tmpl := range c.context {
+		want, ok := expand(tmpl, lookup)
+		got, has := ctx[key]
+		if !ok || !has || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			return intentMismatch(protocol.ReasonContextMismatch, "request is outside the token's execution context (%s)", key)
 		}
 	}
 	return nil
 }
 
-func expand(tmpl string, params map[string]string) string {
+func expand(tmpl string, lookup func(name string) (string, bool)) (string, bool) {
 	var b strings.Builder
 	for {
 		start := strings.IndexByte(tmpl, '{')
 		end := strings.IndexByte(tmpl, '}')
 		if start < 0 || end < start {
 			b.WriteString(tmpl)
-			return b.String()
+			return b.String(), true
+		}
+		v, ok := lookup(tmpl[start+1 : end])
+		if !ok {
+			return "", false
 		}
 		b.WriteString(tmpl[:start])
-		b.WriteString(params[tmpl[start+1:end]])
+		b.WriteString(v)
 		tmpl = tmpl[end+1:]
 	}
 }

@@ -30,6 +30,7 @@ type Rule struct {
 	OneTime  bool              `json:"one_time,omitempty" yaml:"one_time"`
 	Public   bool              `json:"public,omitempty" yaml:"public"`
 	Legacy   string            `json:"legacy,omitempty" yaml:"legacy"` // "allow" or "deny" (default)
+	MCP      *MCPRule          `json:"mcp,omitempty" yaml:"mcp"`       // an MCP endpoint (§12.2)
 	Line     int               `json:"-" yaml:"-"`                     // source line, for messages
 }
 
@@ -54,7 +55,8 @@ type Route struct {
 	Rule
 	method   string
 	segments []segment
-	rest     bool // template ends in **
+	rest     bool      // template ends in **
+	mcp      *mcpRoute // nil: not an MCP route
 }
 
 type segment struct {
@@ -120,16 +122,21 @@ func compileRule(rule Rule) (*Route, error) {
 	if r.method == "" || (r.method != "*" && !isToken(r.method)) {
 		return nil, invalid(&rule, "match.method must be an HTTP method or *")
 	}
-	if err := r.compilePath(); err != nil {
+	params, err := r.compilePath()
+	if err != nil {
 		return nil, err
 	}
-	return r, r.checkFields()
+	if err := r.checkFields(); err != nil {
+		return nil, err
+	}
+	return r, r.compileMCP(params)
 }
 
-func (r *Route) compilePath() error {
+// compilePath prepares the path template and returns its parameters.
+func (r *Route) compilePath() (map[string]bool, error) {
 	path := r.Match.Path
 	if !strings.HasPrefix(path, "/") || strings.Contains(path, "//") {
-		return invalid(&r.Rule, "match.path must start with / and have no empty segment")
+		return nil, invalid(&r.Rule, "match.path must start with / and have no empty segment")
 	}
 	seen := map[string]bool{}
 	parts := splitPath(path)
@@ -138,25 +145,25 @@ func (r *Route) compilePath() error {
 		case part == "**" && i == len(parts)-1:
 			r.rest = true
 		case strings.Contains(part, "**"):
-			return invalid(&r.Rule, "** may only be the last path segment")
+			return nil, invalid(&r.Rule, "** may only be the last path segment")
 		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "}"):
 			name := part[1 : len(part)-1]
 			if !isParamName(name) || seen[name] {
-				return invalid(&r.Rule, "bad or repeated path parameter {%s}", name)
+				return nil, invalid(&r.Rule, "bad or repeated path parameter {%s}", name)
 			}
 			seen[name] = true
 			r.segments = append(r.segments, segment{param: name})
 		case strings.ContainsAny(part, "{}*"):
-			return invalid(&r.Rule, "path segment %q mixes text and a parameter", part)
+			return nil, invalid(&r.Rule, "path segment %q mixes text and a parameter", part)
 		default:
 			literal, err := canonicalLiteral(part, len(parts) == 1)
 			if err != nil {
-				return invalid(&r.Rule, "path segment %q: %v", part, err)
+				return nil, invalid(&r.Rule, "path segment %q: %v", part, err)
 			}
 			r.segments = append(r.segments, segment{literal: literal})
 		}
 	}
-	return r.checkContextParams(seen)
+	return seen, r.checkContextParams(seen)
 }
 
 // canonicalLiteral puts a template's literal segment in the form request
@@ -193,7 +200,7 @@ func (r *Route) checkFields() error {
 	switch {
 	case r.Legacy != "" && r.Legacy != "allow" && r.Legacy != "deny":
 		return invalid(&r.Rule, "legacy must be allow or deny")
-	case r.Public && (len(r.Scopes) > 0 || r.Workflow != "" || len(r.Steps) > 0 || len(r.Agents) > 0 || len(r.Context) > 0 || r.OneTime || r.Legacy != ""):
+	case r.Public && (len(r.Scopes) > 0 || r.Workflow != "" || len(r.Steps) > 0 || len(r.Agents) > 0 || len(r.Context) > 0 || r.OneTime || r.Legacy != "" || r.MCP != nil):
 		return invalid(&r.Rule, "a public route takes no other conditions")
 	case r.Legacy == "allow" && (r.Workflow != "" || len(r.Steps) > 0 || len(r.Agents) > 0 || len(r.Context) > 0):
 		return invalid(&r.Rule, "a route that allows legacy tokens cannot demand workflow, steps, agents or context (a legacy token has none)")

@@ -66,6 +66,11 @@ const (
 	ReasonInsufficientScope  = "insufficient_scope"
 	ReasonNoRoute            = "no_route"
 	ReasonNonCanonicalPath   = "non_canonical_path"
+	// MCP (§12.2).
+	ReasonToolNotAllowed   = "tool_not_allowed"
+	ReasonMethodNotAllowed = "method_not_allowed"
+	ReasonMCPMalformed     = "mcp_malformed"
+	ReasonMCPBatch         = "mcp_batch"
 	// ReasonClientRevoked: a §9 client entry revokes every token the
 	// client obtained at or before its time.
 	ReasonClientRevoked = "client_revoked"

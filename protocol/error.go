@@ -15,7 +15,10 @@ type Error struct {
 	Reason      string // §8 "reason", e.g. expired; may be empty
 	Description string // human text for error_description
 	Status      int    // HTTP status of the wire form
-	Err         error  // cause, for logs and errors.Unwrap only
+	// Scope, on insufficient_scope, lists the scopes the request needs
+	// (space-separated) for the WWW-Authenticate scope challenge.
+	Scope string
+	Err   error // cause, for logs and errors.Unwrap only
 }
 
 func (e *Error) Error() string {

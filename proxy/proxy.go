@@ -42,11 +42,12 @@ func New(upstream *url.URL, enf *middleware.Enforcer, opts Options) (http.Handle
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { rewrite(pr, upstream) },
-		Transport:     &idleTransport{base: transport(opts), idle: or(opts.IdleTimeout, DefaultIdleTimeout)},
-		ErrorHandler:  func(w http.ResponseWriter, r *http.Request, err error) { upstreamError(w, r, err, opts.Logger) },
-		FlushInterval: -1, // stream bodies as they come
-		BufferPool:    &bufferPool{},
+		Rewrite:        func(pr *httputil.ProxyRequest) { rewrite(pr, upstream) },
+		ModifyResponse: filterResponse,
+		Transport:      &idleTransport{base: transport(opts), idle: or(opts.IdleTimeout, DefaultIdleTimeout)},
+		ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { upstreamError(w, r, err, opts.Logger) },
+		FlushInterval:  -1, // stream bodies as they come
+		BufferPool:     &bufferPool{},
 	}
 	return enf.Handler(canonicalOnly(rp)), nil
 }
@@ -106,6 +107,7 @@ const (
 	HeaderStep        = "Ajwt-Step"
 	HeaderInitiatedBy = "Ajwt-Initiated-By"
 	HeaderClient      = "Ajwt-Client"
+	HeaderTool        = "Ajwt-Tool" // the tool of an MCP tools/call (§12.2)
 )
 
 // rewrite forwards the canonical path, strips the caller's credentials and
@@ -126,6 +128,7 @@ func rewrite(pr *httputil.ProxyRequest, upstream *url.URL) {
 	if !ok {
 		return
 	}
+	rewriteMCP(pr.Out, v)
 	c := v.Claims
 	setIf(h, HeaderClient, c.ClientID)
 	if !c.IsIntent() {

@@ -115,6 +115,11 @@ func runBench(cfg bench.Config) (*benchReport, error) {
 		return nil, err
 	}
 	series, stops = append(append(series, enf...), prx...), append(stops, stop)
+	mcpSeries, stop, err := bench.MCPSeries(cfg)
+	if err != nil {
+		return nil, err
+	}
+	series, stops = append(series, mcpSeries...), append(stops, stop)
 	results, err := bench.Interleave(series, cfg.Ops, cfg.Rounds, cfg.Progress)
 	if err != nil {
 		return nil, err
@@ -151,9 +156,15 @@ func benchRatios(r []bench.Result, stores []benchStore) map[string]float64 {
 		}
 	}
 	ratios["middleware / bare verify (p50)"] = ratio(find(bench.NameMiddleware, 0).P50ms, find(bench.NameBareVerify, 0).P50ms)
+	ratios["middleware MCP tools/call / plain HTTP decision (p50)"] = ratio(find(bench.NameMiddlewareMCP, 0).P50ms, find(bench.NameMiddleware, 0).P50ms)
 	for _, x := range r {
-		if x.Name == bench.NameViaProxy {
+		switch x.Name {
+		case bench.NameViaProxy:
 			ratios[fmt.Sprintf("proxy p50 overhead (ms), concurrency %d", x.Concurrency)] = x.P50ms - find(bench.NameDirect, x.Concurrency).P50ms
+		case bench.NameMCPViaProxy:
+			direct := find(bench.NameMCPDirect, x.Concurrency)
+			ratios[fmt.Sprintf("MCP proxy p50 overhead (ms), concurrency %d", x.Concurrency)] = x.P50ms - direct.P50ms
+			ratios[fmt.Sprintf("MCP proxy / direct throughput, concurrency %d", x.Concurrency)] = ratio(x.PerSecond, direct.PerSecond)
 		}
 	}
 	return ratios

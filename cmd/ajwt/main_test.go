@@ -168,7 +168,7 @@ func TestDemoCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("JSON: %v\n%s", err, out)
 	}
-	if len(rep.Attacks) != 20 || !rep.Workflow["legacy"].Merged || !rep.Workflow["ajwt"].Merged {
+	if len(rep.Attacks) != 25 || !rep.Workflow["legacy"].Merged || !rep.Workflow["ajwt"].Merged {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, a := range rep.Attacks {
@@ -208,16 +208,17 @@ func TestBenchSmoke(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 9 {
-		t.Fatalf("%d series, want 9: %+v", len(rep.Results), rep.Results)
+	if len(rep.Results) != 14 {
+		t.Fatalf("%d series, want 14: %+v", len(rep.Results), rep.Results)
 	}
 	for _, r := range rep.Results {
 		if r.Ops != 60 || r.Errors != 0 {
 			t.Errorf("%s: %d ops, %d errors", r.Name, r.Ops, r.Errors)
 		}
 	}
-	for _, k := range []string{"agent_checksum server CPU / baseline, SQLite", "middleware / bare verify (p50)", "proxy p50 overhead (ms), concurrency 1"} {
-		if rep.Ratios[k] <= 0 && !strings.HasPrefix(k, "proxy") {
+	for _, k := range []string{"agent_checksum server CPU / baseline, SQLite", "middleware / bare verify (p50)", "proxy p50 overhead (ms), concurrency 1",
+		"middleware MCP tools/call / plain HTTP decision (p50)", "MCP proxy p50 overhead (ms), concurrency 1", "MCP proxy / direct throughput, concurrency 2"} {
+		if rep.Ratios[k] <= 0 && !strings.Contains(k, "overhead") {
 			t.Errorf("ratio %q = %v", k, rep.Ratios[k])
 		}
 		if _, ok := rep.Ratios[k]; !ok {

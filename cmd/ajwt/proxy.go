@@ -85,9 +85,10 @@ func loadRules(path, issuer string) (*policy.Policy, error) {
 func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, f proxyFlags) error {
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	reg := prometheus.NewRegistry()
-	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total", Help: "Requests by decision and reason."}, []string{"decision", "reason"})
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total",
+		Help: "Requests by decision, reason and MCP tool (only tools the policy names)."}, []string{"decision", "reason", "tool"})
 	reg.MustRegister(decisions)
-	opts := []middleware.Option{middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions)),
+	opts := []middleware.Option{middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions, pol)),
 		middleware.WithRestartGuard(f.futureSkew)}
 	var rdb *redis.Client
 	if f.redisURL != "" {
@@ -160,10 +161,10 @@ func feedMetrics(rev *middleware.Revocations) []prometheus.Collector {
 	return []prometheus.Collector{age, failures}
 }
 
-// accessLog records each decision with the canonical path, agent, run and
-// step — never the token or the proof. A path refused as non-canonical is
-// logged as raw_path.
-func accessLog(log *slog.Logger, decisions *prometheus.CounterVec) func(*http.Request, *middleware.Verified, error) {
+// accessLog records each decision with the canonical path, agent, run,
+// step and MCP tool — never the token or the proof. A path refused as
+// non-canonical is logged as raw_path.
+func accessLog(log *slog.Logger, decisions *prometheus.CounterVec, pol *policy.Policy) func(*http.Request, *middleware.Verified, error) {
 	return func(r *http.Request, v *middleware.Verified, err error) {
 		attrs := []any{"method", r.Method}
 		if path, ok := middleware.PathFromContext(r.Context()); ok {
@@ -177,9 +178,10 @@ func accessLog(log *slog.Logger, decisions *prometheus.CounterVec) func(*http.Re
 				attrs = append(attrs, "agent", c.Subject, "run", c.Intent.RunID, "step", c.Intent.WorkflowStep)
 			}
 		}
+		attrs, tool := mcpAttrs(r, attrs, pol)
 		if err != nil {
 			status, wire := protocol.Wire(err)
-			decisions.WithLabelValues("deny", wire.Reason).Inc()
+			decisions.WithLabelValues("deny", wire.Reason, tool).Inc()
 			attrs = append(attrs, "error", wire.Error, "reason", wire.Reason)
 			if status >= 500 {
 				// Not the client's fault: the operator needs the cause
@@ -190,9 +192,36 @@ func accessLog(log *slog.Logger, decisions *prometheus.CounterVec) func(*http.Re
 			log.Info("deny", attrs...)
 			return
 		}
-		decisions.WithLabelValues("allow", "").Inc()
+		decisions.WithLabelValues("allow", "", tool).Inc()
 		log.Info("allow", attrs...)
 	}
+}
+
+// mcpAttrs adds the JSON-RPC method and tool of an MCP message to the log
+// line and returns the tool's metrics label: the tool's name only when
+// the policy names it, so callers cannot grow the label set.
+func mcpAttrs(r *http.Request, attrs []any, pol *policy.Policy) ([]any, string) {
+	m, ok := middleware.MCPFromContext(r.Context())
+	if !ok {
+		return attrs, ""
+	}
+	attrs = append(attrs, "mcp_method", clip(m.Method))
+	if m.Tool == "" {
+		return attrs, ""
+	}
+	attrs = append(attrs, "tool", clip(m.Tool))
+	if pol.HasTool(m.Tool) {
+		return attrs, m.Tool
+	}
+	return attrs, ""
+}
+
+// clip keeps caller-chosen names short in logs.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 func (e *env) policyCmd() *cobra.Command {
@@ -206,10 +235,18 @@ func (e *env) policyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s: ok, %d routes, issuer %s, resource %s\n", args[0], len(p.Routes()), p.Issuer, p.Resource)
+			fmt.Fprintf(e.stdout, "%s: ok, %d routes (%d MCP tools), issuer %s, resource %s\n", args[0], len(p.Routes()), countTools(p), p.Issuer, p.Resource)
 			return nil
 		},
 	}
 	cmd.AddCommand(check)
 	return cmd
+}
+
+func countTools(p *policy.Policy) int {
+	n := 0
+	for _, r := range p.Routes() {
+		n += len(r.Tools())
+	}
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -26,12 +27,18 @@ const (
 	NameMiddleware = "middleware: full decision per request"
 	NameDirect     = "upstream called directly"
 	NameViaProxy   = "through ajwt proxy (token + DPoP + policy)"
+
+	NameMiddlewareMCP = "middleware: full decision per MCP tools/call"
+	NameMCPDirect     = "MCP tools/call, server called directly"
+	NameMCPViaProxy   = "MCP tools/call through ajwt proxy"
 )
 
 const (
 	benchIssuer   = "https://idp.example"
 	benchResource = "https://api.example"
 	benchURL      = "http://api.example/repos/acme/web/contents/go.mod"
+	benchMCPURL   = "http://api.example/mcp"
+	readFileCall  = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_file","arguments":{"repo":"acme/web","path":"go.mod"}}}`
 )
 
 // fixture is a signed intent token and its agent key, as an enforcer sees them.
@@ -71,6 +78,11 @@ func newFixture() (*fixture, error) {
 	pol, err := policy.Compile(policy.Rules{Issuer: benchIssuer, Resource: benchResource, Routes: []policy.Rule{
 		{Match: policy.MatchRule{Method: "GET", Path: "/repos/{owner}/{repo}/contents/**"}, Scopes: []string{"repo:read"},
 			Workflow: "vuln-patch", Steps: []string{"plan"}, Agents: []string{"planner"}, Context: map[string]string{"repo": "{owner}/{repo}"}},
+		// The same rule for the MCP door: read_file's repo argument plays
+		// the path's {owner}/{repo}.
+		{Match: policy.MatchRule{Method: "POST", Path: "/mcp"}, Workflow: "vuln-patch", MCP: &policy.MCPRule{Tools: []policy.ToolRule{
+			{Name: "read_file", Scopes: []string{"repo:read"}, Steps: []string{"plan"}, Agents: []string{"planner"},
+				Context: map[string]string{"repo": "{args.repo}"}}}}},
 	}})
 	return &fixture{agent: agent, ks: ks, tok: tok, pol: pol}, err
 }
@@ -82,9 +94,14 @@ func randomID() string {
 }
 
 // proofsInto fills out with fresh proofs for GET uri.
-func (f *fixture) proofsInto(out []string, uri string) (err error) {
+func (f *fixture) proofsInto(out []string, uri string) error {
+	return f.proofsFor(out, http.MethodGet, uri)
+}
+
+// proofsFor fills out with fresh proofs for method and uri.
+func (f *fixture) proofsFor(out []string, method, uri string) (err error) {
 	for i := range out {
-		if out[i], err = dpop.NewProof(f.agent, http.MethodGet, uri, dpop.ProofOptions{AccessToken: f.tok}); err != nil {
+		if out[i], err = dpop.NewProof(f.agent, method, uri, dpop.ProofOptions{AccessToken: f.tok}); err != nil {
 			return err
 		}
 	}
@@ -109,6 +126,7 @@ func EnforceSeries(cfg Config) ([]Series, error) {
 		return nil, err
 	}
 	reqs := make([]*http.Request, cfg.Ops)
+	mcpReqs := make([]*http.Request, cfg.Ops)
 	return []Series{
 		{Name: NameBareVerify, Concurrency: 1, Note: "one goroutine; latency = CPU per request",
 			Prepare: func(from, to int) error { return f.proofsInto(bareProofs[from:to], benchURL) },
@@ -134,6 +152,20 @@ func EnforceSeries(cfg Config) ([]Series, error) {
 				return nil
 			},
 			Op: func(i int) error { _, err := enf.Check(reqs[i]); return err }},
+		{Name: NameMiddlewareMCP, Concurrency: 1, Note: "the same decision for an MCP tools/call: body read, JSON-RPC parsed, tool rule; one goroutine",
+			Prepare: func(from, to int) error {
+				proofs := make([]string, to-from)
+				if err := f.proofsFor(proofs, http.MethodPost, benchMCPURL); err != nil {
+					return err
+				}
+				for i := from; i < to; i++ {
+					mcpReqs[i] = httptest.NewRequest(http.MethodPost, benchMCPURL, strings.NewReader(readFileCall))
+					mcpReqs[i].Header.Set("Authorization", "DPoP "+f.tok)
+					mcpReqs[i].Header.Set("DPoP", proofs[i-from])
+				}
+				return nil
+			},
+			Op: func(i int) error { _, err := enf.Check(mcpReqs[i]); return err }},
 	}, nil
 }
 

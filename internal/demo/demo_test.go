@@ -45,6 +45,7 @@ func TestScenarios(t *testing.T) {
 		"T8": "dependencies_not_completed", "T9": "invalid_scope", "T10": "header replaced", "T11": "invalid_delegation",
 		"T12": "insufficient_scope", "X1": "wrong_audience", "X2": "intent_mismatch", "X3": "context_mismatch",
 		"X4": "insufficient_scope", "X5": "wrong_htm", "X6": "key_mismatch", "X7": "legacy_token_refused", "X8": "agent_revoked",
+		"M1": "insufficient_scope", "M2": "context_mismatch", "M3": "wrong_audience", "M4": "legacy_token_refused", "M5": "tools/list filtered",
 	}
 	for _, sc := range Scenarios() {
 		t.Run(sc.ID, func(t *testing.T) {

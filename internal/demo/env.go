@@ -102,9 +102,22 @@ func (e *Env) start(ctx context.Context, dir string) error {
 	}
 	e.Forge = forge
 	if e.Mode == Legacy {
-		return e.startLegacyAPIs(forge.Handler(), adv.Handler())
+		return e.startLegacyAPIs(forge.withMCP(), adv.Handler())
 	}
-	return e.startProxies(ctx, forge.Handler(), adv.Handler())
+	return e.startProxies(ctx, forge.withMCP(), adv.Handler())
+}
+
+// withMCP serves the forge's REST API and, at /mcp, the same forge as an
+// MCP server: one resource, two doors, one policy.
+func (f *Forge) withMCP() http.Handler {
+	rest, tools := f.Handler(), f.MCPHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == MCPPath {
+			tools.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 func (e *Env) loadSpecs() error {
@@ -315,6 +328,7 @@ routes:
     agents: [patcher]
     context: {repo: "{owner}/{repo}"}
     one_time: true
+` + mcpRoutes + `
 default: deny
 `
 

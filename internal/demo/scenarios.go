@@ -121,9 +121,16 @@ func (e *Env) patcherAt(ctx context.Context) (api, string, error) {
 	return forge, run, err
 }
 
-// Scenarios returns the attacks: the twelve of the Agentic JWT draft and
-// eight beyond it.
+// Scenarios returns the attacks: the twelve of the Agentic JWT draft, eight
+// beyond it, and five on the forge's MCP door. X8 revokes the patcher, so
+// it stays last.
 func Scenarios() []Scenario {
+	all := httpScenarios()
+	last := len(all) - 1
+	return append(append(all[:last:last], mcpScenarios()...), all[last])
+}
+
+func httpScenarios() []Scenario {
 	return []Scenario{
 		{"T1", "Agent impersonation (another app claims to be the patcher)", "S", legacyAs("patcher", "code outside the agent claims to be the patcher"), t1},
 		{"T2", "Token replay (captured request sent again)", "S", t2Legacy, t2},

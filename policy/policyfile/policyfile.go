@@ -111,7 +111,34 @@ func setLines(root *yaml.Node, rules *policy.Rules) {
 		for j, r := range m.Content[i+1].Content {
 			if j < len(rules.Routes) {
 				rules.Routes[j].Line = r.Line
+				setToolLines(r, rules.Routes[j].MCP)
 			}
 		}
 	}
+}
+
+// setToolLines records the line of each tool of a route's mcp block.
+func setToolLines(route *yaml.Node, m *policy.MCPRule) {
+	tools := child(child(route, "mcp"), "tools")
+	if m == nil || tools == nil {
+		return
+	}
+	for k, t := range tools.Content {
+		if k < len(m.Tools) {
+			m.Tools[k].Line = t.Line
+		}
+	}
+}
+
+// child returns the value of key in a mapping node.
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }

@@ -75,3 +75,74 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// mcpExample is the §12.2 example.
+const mcpExample = `issuer: http://127.0.0.1:8420
+resource: http://127.0.0.1:9000/mcp
+routes:
+  - match: {method: POST, path: /mcp}
+    workflow: vuln-patch
+    mcp:
+      list: filter
+      methods: [resources/list]
+      tools:
+        - name: list_files
+          scopes: [repo:read]
+          steps: [classify, plan]
+          agents: [classifier, planner]
+          context: {repo: "{args.repo}"}
+        - name: merge_pull_request
+          scopes: [repo:write]
+          steps: [patch]
+          agents: [patcher]
+          context: {repo: "{args.repo}"}
+          one_time: true
+  - match: {method: GET, path: /mcp}
+    mcp: {}
+  - match: {method: DELETE, path: /mcp}
+    mcp: {}
+`
+
+func TestParseMCPExample(t *testing.T) {
+	p, err := Parse([]byte(mcpExample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := p.Routes()
+	if len(routes) != 3 || !routes[0].IsMCP() || !routes[1].IsMCP() || !routes[2].IsMCP() || !routes[0].FiltersToolsList() {
+		t.Fatalf("routes %+v", routes)
+	}
+	if !routes[0].HasTool("merge_pull_request") || routes[0].HasTool("delete_repository") {
+		t.Fatal("tools not compiled")
+	}
+	if got := strings.Join(p.Scopes(), " "); got != "repo:read repo:write" {
+		t.Fatalf("scopes %q", got)
+	}
+}
+
+func TestParseMCPErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown tool key", strings.Replace(mcpExample, "one_time: true", "once: true", 1), "line 20"},
+		{"bad list", strings.Replace(mcpExample, "list: filter", "list: some", 1), "line 4"},
+		{"tools/call in methods", strings.Replace(mcpExample, "[resources/list]", "[tools/call]", 1), "line 4"},
+		{"duplicate tool", strings.Replace(mcpExample, "name: merge_pull_request", "name: list_files", 1), "line 15"},
+		{"bad context param", strings.Replace(mcpExample, `{repo: "{args.repo}"}
+          one_time`, `{repo: "{owner}"}
+          one_time`, 1), "line 15"},
+		{"empty args name", strings.Replace(mcpExample, "{args.repo}", "{args.}", 1), "line 10"},
+		{"route one_time", strings.Replace(mcpExample, "workflow: vuln-patch", "workflow: vuln-patch\n    one_time: true", 1), "line 4"},
+		{"public mcp", strings.Replace(mcpExample, "  - match: {method: GET, path: /mcp}\n    mcp: {}", "  - match: {method: GET, path: /mcp}\n    public: true\n    mcp: {}", 1), "line 21"},
+		{"message too large", strings.Replace(mcpExample, "list: filter", "list: filter\n      max_message_bytes: 2000000", 1), "line 4"},
+		{"tool without name", strings.Replace(mcpExample, "- name: list_files", `- name: ""`, 1), "line 10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
