@@ -200,7 +200,7 @@ func (a *Agent) Complete(ctx context.Context, runID, step string) (*Run, error) 
 	if _, err := decodeResponse(res, &run); err != nil {
 		return nil, err
 	}
-	src.forget(tok)
+	src.Invalidate(tok)
 	return &run, nil
 }
 

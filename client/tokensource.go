@@ -22,13 +22,25 @@ type Token struct {
 	Expiry      time.Time
 	RunID       string
 	Step        string
-	key         *keys.Signer
-	sum         checksum.Checksum // the checksum the grant showed
+	// ProofKey signs the DPoP proofs sent with the token: the key whose
+	// thumbprint is the token's cnf.jkt.
+	ProofKey *keys.Signer
+
+	sum checksum.Checksum // the checksum the grant showed (the SDK's own sources)
 }
 
-// TokenSource returns tokens, like oauth2.TokenSource.
+// TokenSource returns tokens, like oauth2.TokenSource. Any implementation
+// works with Transport, as long as its tokens carry their ProofKey.
 type TokenSource interface {
 	Token(ctx context.Context) (*Token, error)
+}
+
+// Invalidator is a TokenSource that can drop a cached token. Transport
+// calls Invalidate with a token the server refused as expired before it
+// asks the source for a fresh one; a source without it is asked again
+// as is.
+type Invalidator interface {
+	Invalidate(*Token)
 }
 
 // renewBefore: a token is renewed this long before it expires, so that a
@@ -116,10 +128,11 @@ func (s *tokenSource) Token(ctx context.Context) (*Token, error) {
 // changes.
 func (s *tokenSource) stillOurs() bool {
 	sum, signer, err := s.agent.identity()
-	return err == nil && sum == s.tok.sum && signer.Thumbprint() == s.tok.key.Thumbprint()
+	return err == nil && sum == s.tok.sum && signer.Thumbprint() == s.tok.ProofKey.Thumbprint()
 }
 
-func (s *tokenSource) forget(t *Token) {
+// Invalidate drops t if it is the cached token (Invalidator).
+func (s *tokenSource) Invalidate(t *Token) {
 	s.mu.Lock()
 	if s.tok == t {
 		s.tok = nil
@@ -155,7 +168,7 @@ func (s *tokenSource) fetch(ctx context.Context) (*Token, error) {
 
 func (a *Agent) toToken(res *tokenResponse, sum checksum.Checksum, s *keys.Signer) *Token {
 	return &Token{AccessToken: res.AccessToken, Scope: res.Scope, RunID: res.RunID, Step: res.WorkflowStep,
-		Expiry: a.c.cfg.Now().Add(time.Duration(res.ExpiresIn) * time.Second), key: s, sum: sum}
+		Expiry: a.c.cfg.Now().Add(time.Duration(res.ExpiresIn) * time.Second), ProofKey: s, sum: sum}
 }
 
 // decodeResponse reads a JSON answer; non-2xx is a *RetrieveError.

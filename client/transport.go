@@ -34,9 +34,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		defer req.Body.Close() // every attempt sends a copy from GetBody
+	}
 	tok, err := t.Source.Token(req.Context())
 	if err != nil {
-		closeBody(req)
+		closeUnsent(req)
 		return nil, err
 	}
 	res, err := t.send(req, tok, "")
@@ -50,8 +53,8 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		drain(res)
 		return t.send(req, tok, res.Header.Get("DPoP-Nonce"))
 	default: // expired token: one fresh token
-		if s, ok := t.Source.(*tokenSource); ok {
-			s.forget(tok)
+		if inv, ok := t.Source.(Invalidator); ok {
+			inv.Invalidate(tok)
 		}
 		fresh, err := t.Source.Token(req.Context())
 		if err != nil {
@@ -62,11 +65,22 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// send makes one attempt. The base transport closes the body it is given;
+// on a failure before that, send closes it.
 func (t *Transport) send(req *http.Request, tok *Token, nonce string) (*http.Response, error) {
-	if tok.key == nil {
+	out, err := t.prepare(req, tok, nonce)
+	if err != nil {
+		closeUnsent(req)
+		return nil, err
+	}
+	return t.base().RoundTrip(out)
+}
+
+func (t *Transport) prepare(req *http.Request, tok *Token, nonce string) (*http.Request, error) {
+	if tok.ProofKey == nil {
 		return nil, errors.New("client: token has no proof key")
 	}
-	proof, err := dpop.NewProof(tok.key, req.Method, req.URL.String(), dpop.ProofOptions{AccessToken: tok.AccessToken, Nonce: nonce})
+	proof, err := dpop.NewProof(tok.ProofKey, req.Method, req.URL.String(), dpop.ProofOptions{AccessToken: tok.AccessToken, Nonce: nonce})
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +92,7 @@ func (t *Transport) send(req *http.Request, tok *Token, nonce string) (*http.Res
 	}
 	out.Header.Set("Authorization", "DPoP "+tok.AccessToken)
 	out.Header.Set("DPoP", proof)
-	return t.base().RoundTrip(out)
+	return out, nil
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -113,8 +127,11 @@ func drain(res *http.Response) {
 	res.Body.Close()
 }
 
-func closeBody(req *http.Request) {
-	if req.Body != nil {
+// closeUnsent closes a body no attempt took over: one without GetBody,
+// which the first attempt would have sent (with GetBody, roundTrip closes
+// the original, and each attempt sends a copy).
+func closeUnsent(req *http.Request) {
+	if req.GetBody == nil && req.Body != nil {
 		req.Body.Close()
 	}
 }
