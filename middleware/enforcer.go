@@ -229,7 +229,7 @@ func (e *Enforcer) setup(ctx context.Context, c *config) error {
 	var meta *Metadata
 	if c.keySource == nil || (c.feed && c.revocation == nil) {
 		var err error
-		if meta, err = FetchMetadata(ctx, c.client, e.policy.Issuer); err != nil {
+		if meta, err = FetchMetadata(ctx, c.client, e.policy.Issuer()); err != nil {
 			return err
 		}
 	}
@@ -239,7 +239,7 @@ func (e *Enforcer) setup(ctx context.Context, c *config) error {
 		ks = e.keys
 	}
 	var err error
-	if e.tokens, err = token.NewVerifier(e.policy.Issuer, e.policy.Resource, ks, token.WithLeeway(c.leeway), token.WithClock(c.now), token.WithCache(c.tokenCache)); err != nil {
+	if e.tokens, err = token.NewVerifier(e.policy.Issuer(), e.policy.Resource(), ks, token.WithLeeway(c.leeway), token.WithClock(c.now), token.WithCache(c.tokenCache)); err != nil {
 		return err
 	}
 	e.replay = c.replay
@@ -334,7 +334,7 @@ func requestPath(u *url.URL) string {
 func (e *Enforcer) check(r *http.Request, d *decision) (*Verified, error) {
 	path := d.path
 	route, params, ok := e.policy.Match(r.Method, path)
-	if ok && route.Public {
+	if ok && route.Public() {
 		return nil, nil
 	}
 	if !ok && !e.policy.DefaultAllow() {
@@ -373,7 +373,7 @@ func (e *Enforcer) authorize(r *http.Request, v *Verified, d *decision) (oneTime
 		v.tools, _, _ = e.policy.Match(http.MethodPost, v.Path)
 	}
 	if !v.Route.IsMCP() || r.Method != http.MethodPost {
-		return v.Route.OneTime, nil
+		return v.Route.OneTime(), nil
 	}
 	v.tools = v.Route
 	if d.mcp, err = readMCPMessage(r, v.Route.MCPMaxMessageBytes()); err != nil {
@@ -451,8 +451,8 @@ func (e *Enforcer) checkProof(r *http.Request, c *token.Claims, scheme, raw, pat
 // accepted (they name the same resource, RFC 3986 §6.2.2), and a proof
 // for any other path (a trailing "/" more or less included) is not.
 func (e *Enforcer) requestURL(r *http.Request, path string) string {
-	if e.policy.PublicURL != "" {
-		return e.policy.PublicURL + path
+	if e.policy.PublicURL() != "" {
+		return e.policy.PublicURL() + path
 	}
 	scheme := "http"
 	if r.TLS != nil {

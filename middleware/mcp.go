@@ -57,7 +57,7 @@ func (e *Enforcer) Metadata() ResourceMetadata {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return ResourceMetadata{Resource: e.policy.Resource, AuthorizationServers: []string{e.policy.Issuer},
+	return ResourceMetadata{Resource: e.policy.Resource(), AuthorizationServers: []string{e.policy.Issuer()},
 		BearerMethodsSupported: []string{"header"}, ScopesSupported: scopes,
 		DPoPSigningAlgs: []string{"ES256", "Ed25519", "EdDSA"}, DPoPBoundTokensRequired: true}
 }
@@ -93,7 +93,7 @@ func (e *Enforcer) serveMetadata(w http.ResponseWriter, r *http.Request) bool {
 // in the challenge, so that a client without configuration finds the
 // authorization server (§12.1).
 func (e *Enforcer) writeError(w http.ResponseWriter, r *http.Request, path string, err error) {
-	base := e.policy.PublicURL
+	base := e.policy.PublicURL()
 	if base == "" {
 		scheme := "http"
 		if r.TLS != nil {

@@ -444,7 +444,7 @@ func TestExpiredToken(t *testing.T) {
 }
 
 func mustCompile(t *testing.T, p *policy.Policy, issuer string) *policy.Policy {
-	p2, err := policy.Compile(policy.Rules{Issuer: issuer, Resource: p.Resource})
+	p2, err := policy.Compile(policy.Rules{Issuer: issuer, Resource: p.Resource()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,10 +107,10 @@ func intentMismatch(reason, format string, args ...any) error {
 
 // Authorize applies the route's conditions to a verified subject.
 func (r *Route) Authorize(params map[string]string, s Subject) error {
-	if s.Legacy && r.Legacy != "allow" {
+	if s.Legacy && r.rule.Legacy != "allow" {
 		return protocol.ErrLegacyTokenRefused.WithDescription("this route requires an agent intent token")
 	}
-	c := conditions{scopes: r.Scopes, workflow: r.Workflow, steps: r.Steps, agents: r.Agents, context: r.Context}
+	c := conditions{scopes: r.rule.Scopes, workflow: r.rule.Workflow, steps: r.rule.Steps, agents: r.rule.Agents, context: r.rule.Context}
 	if err := c.check(s); err != nil {
 		return err
 	}

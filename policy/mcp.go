@@ -60,7 +60,7 @@ type mcpRoute struct {
 }
 
 func (r *Route) compileMCP(params map[string]bool) error {
-	m := r.MCP
+	m := r.rule.MCP
 	if m == nil {
 		return nil
 	}
@@ -70,20 +70,20 @@ func (r *Route) compileMCP(params map[string]bool) error {
 		c.filter = true
 	case "all":
 	default:
-		return invalid(&r.Rule, "mcp.list must be filter or all, not %q", m.List)
+		return invalid(&r.rule, "mcp.list must be filter or all, not %q", m.List)
 	}
 	switch {
 	case c.maxBytes == 0:
 		c.maxBytes = DefaultMCPMessageBytes
 	case c.maxBytes < 0 || c.maxBytes > MaxMCPMessageBytes:
-		return invalid(&r.Rule, "mcp.max_message_bytes must be from 1 to %d", MaxMCPMessageBytes)
+		return invalid(&r.rule, "mcp.max_message_bytes must be from 1 to %d", MaxMCPMessageBytes)
 	}
-	if r.OneTime {
-		return invalid(&r.Rule, "one_time on an mcp route would be spent by initialize or tools/list: put it on the tools")
+	if r.rule.OneTime {
+		return invalid(&r.rule, "one_time on an mcp route would be spent by initialize or tools/list: put it on the tools")
 	}
 	for _, name := range m.Methods {
 		if name == "" || name == MethodToolsCall {
-			return invalid(&r.Rule, "mcp.methods may not list %q (tools/call is governed by mcp.tools)", name)
+			return invalid(&r.rule, "mcp.methods may not list %q (tools/call is governed by mcp.tools)", name)
 		}
 		c.methods = append(c.methods, name)
 	}
@@ -99,7 +99,7 @@ func (r *Route) compileMCP(params map[string]bool) error {
 }
 
 func (r *Route) checkTool(t *ToolRule, params map[string]bool, seen map[string]*ToolRule) error {
-	at := r.Rule
+	at := r.rule
 	if t.Line > 0 {
 		at.Line = t.Line
 	}
@@ -233,7 +233,7 @@ func (t *ToolRule) authorize(params map[string]string, m *MCPMessage, s Subject)
 func (p *Policy) Scopes() []string {
 	var all []string
 	for _, r := range p.routes {
-		all = append(all, r.Scopes...)
+		all = append(all, r.rule.Scopes...)
 		if r.mcp != nil {
 			for _, t := range r.mcp.tools {
 				all = append(all, t.Scopes...)

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -42,17 +43,29 @@ type MatchRule struct {
 }
 
 // Policy is a compiled, immutable rule set; safe for concurrent use.
+// Nothing it hands out can change it: routes are read through methods,
+// and Rule returns a copy.
 type Policy struct {
-	Issuer    string
-	Resource  string
-	PublicURL string
+	issuer    string
+	resource  string
+	publicURL string
 	allow     bool
 	routes    []*Route
 }
 
-// Route is one compiled rule.
+// Issuer is the IdP whose tokens the policy accepts, without a trailing "/".
+func (p *Policy) Issuer() string { return p.issuer }
+
+// Resource is the identifier that must appear in a token's aud.
+func (p *Policy) Resource() string { return p.resource }
+
+// PublicURL is the URL clients address (for the DPoP htu), without a
+// trailing "/"; "" means scheme and Host of each request.
+func (p *Policy) PublicURL() string { return p.publicURL }
+
+// Route is one compiled rule, immutable.
 type Route struct {
-	Rule
+	rule     Rule // a deep copy of the rule it was compiled from
 	method   string
 	segments []segment
 	rest     bool      // template ends in **
@@ -88,7 +101,7 @@ func Compile(rules Rules) (*Policy, error) {
 			return nil, err
 		}
 	}
-	p := &Policy{Issuer: strings.TrimSuffix(rules.Issuer, "/"), Resource: rules.Resource, PublicURL: strings.TrimSuffix(rules.PublicURL, "/")}
+	p := &Policy{issuer: strings.TrimSuffix(rules.Issuer, "/"), resource: rules.Resource, publicURL: strings.TrimSuffix(rules.PublicURL, "/")}
 	switch rules.Default {
 	case "", "deny":
 	case "allow":
@@ -118,7 +131,7 @@ func checkURL(field, s string, http bool) error {
 }
 
 func compileRule(rule Rule) (*Route, error) {
-	r := &Route{Rule: rule, method: strings.ToUpper(rule.Match.Method)}
+	r := &Route{rule: rule.clone(), method: strings.ToUpper(rule.Match.Method)}
 	if r.method == "" || (r.method != "*" && !isToken(r.method)) {
 		return nil, invalid(&rule, "match.method must be an HTTP method or *")
 	}
@@ -134,9 +147,9 @@ func compileRule(rule Rule) (*Route, error) {
 
 // compilePath prepares the path template and returns its parameters.
 func (r *Route) compilePath() (map[string]bool, error) {
-	path := r.Match.Path
+	path := r.rule.Match.Path
 	if !strings.HasPrefix(path, "/") || strings.Contains(path, "//") {
-		return nil, invalid(&r.Rule, "match.path must start with / and have no empty segment")
+		return nil, invalid(&r.rule, "match.path must start with / and have no empty segment")
 	}
 	seen := map[string]bool{}
 	parts := splitPath(path)
@@ -145,20 +158,20 @@ func (r *Route) compilePath() (map[string]bool, error) {
 		case part == "**" && i == len(parts)-1:
 			r.rest = true
 		case strings.Contains(part, "**"):
-			return nil, invalid(&r.Rule, "** may only be the last path segment")
+			return nil, invalid(&r.rule, "** may only be the last path segment")
 		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "}"):
 			name := part[1 : len(part)-1]
 			if !isParamName(name) || seen[name] {
-				return nil, invalid(&r.Rule, "bad or repeated path parameter {%s}", name)
+				return nil, invalid(&r.rule, "bad or repeated path parameter {%s}", name)
 			}
 			seen[name] = true
 			r.segments = append(r.segments, segment{param: name})
 		case strings.ContainsAny(part, "{}*"):
-			return nil, invalid(&r.Rule, "path segment %q mixes text and a parameter", part)
+			return nil, invalid(&r.rule, "path segment %q mixes text and a parameter", part)
 		default:
 			literal, err := canonicalLiteral(part, len(parts) == 1)
 			if err != nil {
-				return nil, invalid(&r.Rule, "path segment %q: %v", part, err)
+				return nil, invalid(&r.rule, "path segment %q: %v", part, err)
 			}
 			r.segments = append(r.segments, segment{literal: literal})
 		}
@@ -186,10 +199,10 @@ func canonicalLiteral(part string, only bool) (string, error) {
 }
 
 func (r *Route) checkContextParams(params map[string]bool) error {
-	for key, tmpl := range r.Context {
+	for key, tmpl := range r.rule.Context {
 		for _, name := range templateParams(tmpl) {
 			if !params[name] {
-				return invalid(&r.Rule, "context.%s uses {%s}, which the path does not define", key, name)
+				return invalid(&r.rule, "context.%s uses {%s}, which the path does not define", key, name)
 			}
 		}
 	}
@@ -198,12 +211,12 @@ func (r *Route) checkContextParams(params map[string]bool) error {
 
 func (r *Route) checkFields() error {
 	switch {
-	case r.Legacy != "" && r.Legacy != "allow" && r.Legacy != "deny":
-		return invalid(&r.Rule, "legacy must be allow or deny")
-	case r.Public && (len(r.Scopes) > 0 || r.Workflow != "" || len(r.Steps) > 0 || len(r.Agents) > 0 || len(r.Context) > 0 || r.OneTime || r.Legacy != "" || r.MCP != nil):
-		return invalid(&r.Rule, "a public route takes no other conditions")
-	case r.Legacy == "allow" && (r.Workflow != "" || len(r.Steps) > 0 || len(r.Agents) > 0 || len(r.Context) > 0):
-		return invalid(&r.Rule, "a route that allows legacy tokens cannot demand workflow, steps, agents or context (a legacy token has none)")
+	case r.rule.Legacy != "" && r.rule.Legacy != "allow" && r.rule.Legacy != "deny":
+		return invalid(&r.rule, "legacy must be allow or deny")
+	case r.rule.Public && (len(r.rule.Scopes) > 0 || r.rule.Workflow != "" || len(r.rule.Steps) > 0 || len(r.rule.Agents) > 0 || len(r.rule.Context) > 0 || r.rule.OneTime || r.rule.Legacy != "" || r.rule.MCP != nil):
+		return invalid(&r.rule, "a public route takes no other conditions")
+	case r.rule.Legacy == "allow" && (r.rule.Workflow != "" || len(r.rule.Steps) > 0 || len(r.rule.Agents) > 0 || len(r.rule.Context) > 0):
+		return invalid(&r.rule, "a route that allows legacy tokens cannot demand workflow, steps, agents or context (a legacy token has none)")
 	}
 	return nil
 }
@@ -248,3 +261,30 @@ func (p *Policy) Routes() []*Route { return slices.Clone(p.routes) }
 
 // DefaultAllow reports whether unmatched requests need only a valid token.
 func (p *Policy) DefaultAllow() bool { return p.allow }
+
+// Rule returns a copy of the rule the route was compiled from.
+func (r *Route) Rule() Rule { return r.rule.clone() }
+
+// Public reports a route that needs no token.
+func (r *Route) Public() bool { return r.rule.Public }
+
+// OneTime reports a route that accepts a token once.
+func (r *Route) OneTime() bool { return r.rule.OneTime }
+
+// clone copies r deeply: a compiled route must not share a slice or map
+// with a caller that could change it.
+func (r Rule) clone() Rule {
+	r.Scopes, r.Steps, r.Agents = slices.Clone(r.Scopes), slices.Clone(r.Steps), slices.Clone(r.Agents)
+	r.Context = maps.Clone(r.Context)
+	if r.MCP != nil {
+		m := *r.MCP
+		m.Methods = slices.Clone(m.Methods)
+		m.Tools = slices.Clone(m.Tools)
+		for i := range m.Tools {
+			t := &m.Tools[i]
+			t.Scopes, t.Steps, t.Agents, t.Context = slices.Clone(t.Scopes), slices.Clone(t.Steps), slices.Clone(t.Agents), maps.Clone(t.Context)
+		}
+		r.MCP = &m
+	}
+	return r
+}

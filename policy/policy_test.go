@@ -63,7 +63,7 @@ func TestMatch(t *testing.T) {
 			r, params, ok := p.Match(tt.method, tt.path)
 			if tt.route < 0 {
 				if ok {
-					t.Fatalf("matched %+v", r.Match)
+					t.Fatalf("matched %+v", r.Rule().Match)
 				}
 				return
 			}
@@ -163,4 +163,45 @@ func BenchmarkMatchAuthorize(b *testing.B) {
 			b.Fatal("refused")
 		}
 	}
+}
+
+// TestCompiledPolicyIsImmutable: neither the rules a policy was compiled
+// from nor anything it hands out can change its decisions.
+func TestCompiledPolicyIsImmutable(t *testing.T) {
+	rules := Rules{Issuer: "http://127.0.0.1:8420", Resource: "https://forge.example", Routes: []Rule{
+		{Match: MatchRule{Method: "POST", Path: "/repos/{owner}/{repo}/pulls"}, Scopes: []string{"repo:write"}, Steps: []string{"patch"},
+			Context: map[string]string{"repo": "{owner}/{repo}"}, MCP: nil},
+		{Match: MatchRule{Method: "POST", Path: "/mcp"}, MCP: &MCPRule{Tools: []ToolRule{{Name: "merge", Scopes: []string{"repo:write"}, Steps: []string{"patch"}}}}},
+	}}
+	p, err := Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patcher := Subject{Agent: "patcher", Scopes: []string{"repo:write"}, Step: "patch", ExecutionContext: map[string]string{"repo": "acme/web"}}
+	planner := Subject{Agent: "planner", Scopes: []string{"repo:read"}, Step: "plan", ExecutionContext: map[string]string{"repo": "acme/web"}}
+	check := func(when string) {
+		t.Helper()
+		r, params, _ := p.Match("POST", "/repos/acme/web/pulls")
+		if r.Authorize(params, patcher) != nil || r.Authorize(params, planner) == nil {
+			t.Fatalf("%s: the REST rule changed", when)
+		}
+		mcp, _, _ := p.Match("POST", "/mcp")
+		if !mcp.ToolVisible("merge", patcher) || mcp.ToolVisible("merge", planner) {
+			t.Fatalf("%s: the tool rule changed", when)
+		}
+	}
+	check("after compile")
+	rules.Routes[0].Scopes[0], rules.Routes[0].Steps[0], rules.Routes[0].Context["repo"] = "repo:read", "plan", "x"
+	rules.Routes[1].MCP.Tools[0].Scopes[0], rules.Routes[1].MCP.Tools[0].Steps[0] = "repo:read", "plan"
+	check("after changing the compiled rules")
+	for _, r := range p.Routes() {
+		rule := r.Rule()
+		if len(rule.Scopes) > 0 {
+			rule.Scopes[0], rule.Steps[0] = "repo:read", "plan"
+		}
+		if rule.MCP != nil {
+			rule.MCP.Tools[0].Scopes[0], rule.MCP.Tools[0].Steps[0] = "repo:read", "plan"
+		}
+	}
+	check("after changing what Rule returned")
 }

@@ -125,7 +125,7 @@ func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, f p
 	if err != nil {
 		return err
 	}
-	logger.Info("ajwt proxy serving", "addr", ln.Addr().String(), "upstream", up.String(), "issuer", pol.Issuer)
+	logger.Info("ajwt proxy serving", "addr", ln.Addr().String(), "upstream", up.String(), "issuer", pol.Issuer())
 	hs := proxy.NewServer(proxyRoutes(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), h), proxy.ServerTimeouts{Idle: f.idle})
 	return runServer(ctx, ln, hs, logger)
 }
@@ -235,7 +235,7 @@ func (e *env) policyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s: ok, %d routes (%d MCP tools), issuer %s, resource %s\n", args[0], len(p.Routes()), countTools(p), p.Issuer, p.Resource)
+			fmt.Fprintf(e.stdout, "%s: ok, %d routes (%d MCP tools), issuer %s, resource %s\n", args[0], len(p.Routes()), countTools(p), p.Issuer(), p.Resource())
 			return nil
 		},
 	}

@@ -32,10 +32,10 @@ func TestParseProtocolExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	routes := p.Routes()
-	if len(routes) != 3 || routes[0].Line != 5 || !routes[0].OneTime || !routes[1].Public || routes[2].Legacy != "allow" {
+	if len(routes) != 3 || routes[0].Rule().Line != 5 || !routes[0].OneTime() || !routes[1].Public() || routes[2].Rule().Legacy != "allow" {
 		t.Fatalf("routes %+v", routes)
 	}
-	if p.Issuer != "http://127.0.0.1:8420" || p.Resource != "https://forge.example" || p.DefaultAllow() {
+	if p.Issuer() != "http://127.0.0.1:8420" || p.Resource() != "https://forge.example" || p.DefaultAllow() {
 		t.Fatalf("policy %+v", p)
 	}
 }
