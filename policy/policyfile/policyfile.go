@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ajwt/ajwt/internal/yamlerr"
 	"github.com/ajwt/ajwt/policy"
 )
 
@@ -60,19 +60,10 @@ func ParseRules(data []byte) (*policy.Rules, error) {
 	strict := yaml.NewDecoder(bytes.NewReader(data))
 	strict.KnownFields(true)
 	if err := strict.Decode(&rules); err != nil {
-		return nil, fmt.Errorf("%w: %s", policy.ErrInvalid, flatten(err))
+		return nil, fmt.Errorf("%w: %s", policy.ErrInvalid, yamlerr.Describe(err, &root))
 	}
 	setLines(&root, &rules)
 	return &rules, nil
-}
-
-// flatten puts yaml.v3's multi-line type errors on one line.
-func flatten(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return strings.Join(te.Errors, "; ")
-	}
-	return err.Error()
 }
 
 // checkNode refuses aliases (expansion bombs) and duplicate mapping keys.

@@ -44,7 +44,9 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown key", strings.Replace(example, "one_time: true", "one_tim: true", 1), "line 11"},
+		{"unknown key", strings.Replace(example, "one_time: true", "one_tim: true", 1), `line 11: unknown field "one_tim"`},
+		{"wrong type", strings.Replace(example, "one_time: true", "one_time: maybe", 1), `line 11: one_time: want true or false, got the text "maybe"`},
+		{"list for a string", strings.Replace(example, "workflow: vuln-patch", "workflow: [vuln-patch]", 1), `line 7: workflow: want a string, got a list`},
 		{"duplicate key", strings.Replace(example, "one_time: true", "one_time: true\n    one_time: false", 1), "line 12"},
 		{"bad template", strings.Replace(example, "{owner}/{repo}/pulls", "{owner}x/pulls", 1), "line 5"},
 		{"context param missing", strings.Replace(example, `"{owner}/{repo}"}`, `"{org}/{repo}"}`, 1), "line 5"},
