@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,25 +35,54 @@ type IdP struct {
 // SQLite store in a temp dir; it stops when the test ends.
 func Start(t testing.TB, config string) *IdP {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	idp, stop, err := Run(config)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(stop)
+	return idp
+}
+
+// Run is Start for code without a testing.TB (runnable examples): stop
+// ends the server and removes its data.
+func Run(config string) (idp *IdP, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "ajwt-idptest-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanups := []func(){func() { _ = os.RemoveAll(dir) }}
+	stop = func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanups = append(cleanups, func() { _ = ln.Close() })
 	url := "http://" + ln.Addr().String()
 	cfg, err := authserver.ParseConfig([]byte(strings.ReplaceAll(config, "ISSUER", url)))
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "idp.db"), sqlstore.Options{Synchronous: "NORMAL"})
+	st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dir, "idp.db"), sqlstore.Options{Synchronous: "NORMAL"})
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
+	cleanups = append(cleanups, func() { st.Close() })
 	srv, err := authserver.New(context.Background(), cfg, st, authserver.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
+	cleanups = append(cleanups, func() { _ = srv.Close() })
 	ts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: srv.Handler()}}
 	ts.Start()
-	t.Cleanup(func() { ts.Close(); srv.Close(); st.Close() })
-	return &IdP{URL: url, Server: srv}
+	cleanups = append(cleanups, ts.Close)
+	return &IdP{URL: url, Server: srv}, stop, nil
 }
