@@ -33,6 +33,8 @@ done
 
 echo "== go vet"
 go vet ./...
+echo "== SDK dependency guard"
+scripts/depguard.sh
 echo "== go test -race"
 go test -race -count=1 ./...
 echo "== benchmark guard (${AJWT_BENCHTIME:=300ms} per benchmark)"
