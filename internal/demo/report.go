@@ -84,23 +84,16 @@ func runMode(ctx context.Context, mode, dir string, say Progress) ([]Result, Wor
 		wf.Merged, wf.Upgrades = out.Merged, len(out.Upgrades)
 	}
 	var results []Result
-	for _, sc := range Scenarios() {
+	scenarios := Scenarios()
+	say("   %d attacks", len(scenarios))
+	for _, sc := range scenarios {
 		fn := sc.AJWT
 		if mode == Legacy {
 			fn = sc.Legacy
 		}
-		r := fn(ctx, e)
-		say("   %-4s %-62s %s", sc.ID, sc.Name, outcome(r))
-		results = append(results, r)
+		results = append(results, fn(ctx, e))
 	}
 	return results, wf, nil
-}
-
-func outcome(r Result) string {
-	if r.Blocked {
-		return "BLOCKED"
-	}
-	return "succeeded"
 }
 
 // WriteTable prints the report for people.
@@ -124,8 +117,34 @@ func (r *Report) WriteTable(w io.Writer) {
 			legacyOK++
 		}
 	}
+	fmt.Fprint(w, legend)
+	r.writeEvidence(w)
 	fmt.Fprintf(w, "\nLegitimate workflow: legacy %s, ajwt %s.\n", r.Workflow[Legacy].summary(), r.Workflow[AJWT].summary())
 	fmt.Fprintf(w, "Attacks: %d of %d succeed without ajwt; ajwt blocks %d of %d. (%.1f s)\n", legacyOK, len(r.Rows), blocked, len(r.Rows), r.Seconds)
+}
+
+const legend = `
+STRIDE: S spoofing (acting as someone else), T tampering (changing code, prompts, workflows or
+requests), R repudiation (denying or forging who asked), I information disclosure, E elevation
+of privilege. ERROR / REASON is what the attacker was answered: the OAuth error code and the
+protocol's stable reason (docs/PROTOCOL.md §8), e.g. context_mismatch = the request is outside
+the run's execution context, wrong_htm = the DPoP proof was made for another method,
+legacy_token_refused = a plain bearer token where an agent's intent token is required.
+`
+
+// writeEvidence says what each attack did and what happened, in both modes.
+func (r *Report) writeEvidence(w io.Writer) {
+	fmt.Fprintln(w, "\nEVIDENCE")
+	for _, row := range r.Rows {
+		fmt.Fprintf(w, "%-4s legacy: %s\n     ajwt:   %s\n", row.ID, evidence(row.Legacy), evidence(row.AJWT))
+	}
+}
+
+func evidence(r Result) string {
+	if r.Evidence == "" {
+		return attackOutcome(r)
+	}
+	return r.Evidence
 }
 
 func attackOutcome(r Result) string {
