@@ -43,4 +43,6 @@ echo "== run-state machine property without the race detector (1,000 + 200 seque
 go test -count=1 -run 'TestRunStateMachine' ./internal/authserver/
 echo "== fuzz smoke (${AJWT_FUZZTIME:=20000x} per target)"
 scripts/fuzz.sh "$AJWT_FUZZTIME"
+echo "== TypeScript SDK"
+(cd sdk/typescript && npm ci && npm run build && npm test)
 echo "== all checks passed (vet, race tests, benchmark guard, fuzz smoke)"

@@ -1,3 +1,5 @@
+//go:build !ajwt_server
+
 package main
 
 import (
