@@ -47,15 +47,3 @@ type RenderError struct {
 func (e *RenderError) Error() string {
 	return fmt.Sprintf("checksum: substitution {{%s}}: %s", e.Placeholder, e.Msg)
 }
-
-// trunc shortens s for a message, on a character boundary.
-func trunc(s string) string {
-	n := 0
-	for i := range s {
-		if n == 32 {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
-}

@@ -2,6 +2,7 @@ package checksum
 
 import (
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"regexp/syntax"
 	"unicode/utf8"
 
@@ -57,7 +58,7 @@ func (s *Spec) validateValues() error {
 // configuration, and returns the normalized template.
 func (s *Spec) validateStructure() (string, error) {
 	if !validAgentID(s.AgentID) {
-		return "", specErr("agent_id", "%q does not match ^[a-z0-9][a-z0-9-]{0,62}$", trunc(s.AgentID))
+		return "", specErr("agent_id", "%q does not match ^[a-z0-9][a-z0-9-]{0,62}$", clip.Text(s.AgentID, clip.Short))
 	}
 	if !utf8.ValidString(s.PromptTemplate) {
 		return "", specErr("prompt_template", "not valid UTF-8")
@@ -92,7 +93,7 @@ func (s *Spec) validateSubstitutions(tmpl string) error {
 	used := make(map[string]bool, len(s.Substitutions))
 	err := forEachPlaceholder(tmpl, func(name string) error {
 		if !validPlaceholderName(name) {
-			return specErr("prompt_template", "placeholder {{%s}}: name must match [A-Za-z_][A-Za-z0-9_]*", trunc(name))
+			return specErr("prompt_template", "placeholder {{%s}}: name must match [A-Za-z_][A-Za-z0-9_]*", clip.Text(name, clip.Short))
 		}
 		if _, ok := s.Substitutions[name]; !ok {
 			return specErr("prompt_template", "placeholder {{%s}} is not declared in substitutions", name)
@@ -152,7 +153,7 @@ func checkTool(t *Tool, duplicate bool) *SpecError {
 	case !utf8.ValidString(t.Name):
 		return specErr(".name", "not valid UTF-8")
 	case duplicate:
-		return specErr(".name", "duplicate tool name %q", trunc(t.Name))
+		return specErr(".name", "duplicate tool name %q", clip.Text(t.Name, clip.Short))
 	case !utf8.ValidString(t.Description):
 		return specErr(".description", "not valid UTF-8")
 	case t.SourceSHA256 != "" && !isLowerHex64(t.SourceSHA256):

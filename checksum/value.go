@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"math"
 	"unicode/utf8"
 
@@ -43,7 +44,7 @@ func checkValue(v any, depth int) *valueError {
 			if verr := inexact(err); verr != nil {
 				return verr
 			}
-			return &valueError{msg: fmt.Sprintf("number %q is not a finite JSON number", trunc(string(x)))}
+			return &valueError{msg: fmt.Sprintf("number %q is not a finite JSON number", clip.Text(string(x), clip.Short))}
 		}
 		return nil
 	case int:

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/ajwt/ajwt/internal/clip"
 	"math/big"
 	"strings"
 	"unicode/utf8"
@@ -152,7 +153,7 @@ func (v *Verifier) checkHeader(h members) (string, error) {
 	}
 	alg, _ := h.str("alg")
 	if !v.allows(alg) {
-		return "", protocol.ErrProofAlg.WithDescription("alg %q not allowed", trunc(alg))
+		return "", protocol.ErrProofAlg.WithDescription("alg %q not allowed", clip.Text(alg, clip.Short))
 	}
 	// A proof's key is its jwk and nothing else: parameters naming another
 	// key are refused rather than half-understood, and crit too, since no
@@ -226,12 +227,4 @@ func verifySignature(input string, sig []byte, alg string, key any) bool {
 		return alg == string(keys.RS256) && rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], sig) == nil
 	}
 	return false
-}
-
-// trunc keeps attacker-chosen text short in error descriptions.
-func trunc(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }

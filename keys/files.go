@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"io"
 	"os"
 	"strings"
@@ -70,7 +71,7 @@ func ParsePrivateKey(data []byte) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default: // includes "ENCRYPTED PRIVATE KEY": decrypt it outside ajwt
-		return nil, fmt.Errorf("keys: unsupported PEM block %q", trunc(block.Type))
+		return nil, fmt.Errorf("keys: unsupported PEM block %q", clip.Text(block.Type, clip.Short))
 	}
 	if err != nil {
 		return nil, errors.New("keys: malformed private key")

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -59,10 +60,10 @@ func checkJWKMembers(jwk *jose.JSONWebKey) error {
 		return err
 	}
 	if jwk.Algorithm != "" && !FitsKey(jwk.Algorithm, jwk.Key) {
-		return fmt.Errorf("keys: JWK alg %q does not fit a key for %s", trunc(jwk.Algorithm), alg)
+		return fmt.Errorf("keys: JWK alg %q does not fit a key for %s", clip.Text(jwk.Algorithm, clip.Short), alg)
 	}
 	if jwk.Use != "" && jwk.Use != "sig" {
-		return fmt.Errorf("keys: JWK use %q, want sig", trunc(jwk.Use))
+		return fmt.Errorf("keys: JWK use %q, want sig", clip.Text(jwk.Use, clip.Short))
 	}
 	return nil
 }
@@ -122,12 +123,4 @@ func AlgForKey(pub crypto.PublicKey) (Alg, error) {
 func FitsKey(alg string, pub crypto.PublicKey) bool {
 	want, err := AlgForKey(pub)
 	return err == nil && (alg == string(want) || want == EdDSA && alg == string(Ed25519))
-}
-
-// trunc shortens attacker-supplied text before it goes into an error.
-func trunc(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -31,7 +32,7 @@ var errEd25519Signature = errors.New("keys: Ed25519 signature does not verify")
 // of the wrong length, on which ed25519.Verify would panic.
 func (v ed25519Verifier) VerifyPayload(payload, sig []byte, alg jose.SignatureAlgorithm) error {
 	if !FitsKey(string(alg), v.pub) {
-		return fmt.Errorf("keys: alg %q does not fit an Ed25519 key", trunc(string(alg)))
+		return fmt.Errorf("keys: alg %q does not fit an Ed25519 key", clip.Text(string(alg), clip.Short))
 	}
 	if !ed25519.Verify(v.pub, payload, sig) {
 		return errEd25519Signature

@@ -3,6 +3,7 @@ package specfile
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,7 @@ func scalar(n *yaml.Node, field string) (*specnode.Node, error) {
 	switch tag := n.ShortTag(); tag {
 	case "!!str":
 		if n.Style == 0 && numberLike(n.Value) {
-			return nil, errAt(n, field, "number %q is out of range (quote it to make it a string)", trunc(n.Value))
+			return nil, errAt(n, field, "number %q is out of range (quote it to make it a string)", clip.Text(n.Value, clip.Short))
 		}
 		out.Kind, out.Value = specnode.String, n.Value
 	case "!!null":
@@ -27,7 +28,7 @@ func scalar(n *yaml.Node, field string) (*specnode.Node, error) {
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			return nil, errAt(n, field, "%q is not a boolean", trunc(n.Value))
+			return nil, errAt(n, field, "%q is not a boolean", clip.Text(n.Value, clip.Short))
 		}
 		out.Kind, out.Value = specnode.Bool, b
 	case "!!int", "!!float":
@@ -37,7 +38,7 @@ func scalar(n *yaml.Node, field string) (*specnode.Node, error) {
 		}
 		out.Kind, out.Value = specnode.Number, num
 	default:
-		return nil, errAt(n, field, "value %q has YAML type %s; quote it to make it a string", trunc(n.Value), tag)
+		return nil, errAt(n, field, "value %q has YAML type %s; quote it to make it a string", clip.Text(n.Value, clip.Short), tag)
 	}
 	return out, nil
 }
@@ -62,7 +63,7 @@ func yamlNumber(lit string) (json.Number, error) {
 	if num, ok := jsonFloat(clean); ok {
 		return num, nil
 	}
-	return "", fmt.Errorf("number %q has no JSON form", trunc(lit))
+	return "", fmt.Errorf("number %q has no JSON form", clip.Text(lit, clip.Short))
 }
 
 // jsonFloat respells a YAML float literal, [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"io"
 	"strconv"
 	"strings"
@@ -111,7 +112,7 @@ func checkKey(k *yaml.Node, field string) error {
 	case k.ShortTag() == "!!merge":
 		return errAt(k, field, "YAML merge keys (<<) are not allowed")
 	case k.ShortTag() != "!!str":
-		return errAt(k, field, "key %q has YAML type %s; quote it to make it a string", trunc(k.Value), k.ShortTag())
+		return errAt(k, field, "key %q has YAML type %s; quote it to make it a string", clip.Text(k.Value, clip.Short), k.ShortTag())
 	}
 	return nil
 }
@@ -136,15 +137,4 @@ func joinPath(field, key string) string {
 		return key
 	}
 	return field + "." + key
-}
-
-func trunc(s string) string {
-	n := 0
-	for i := range s {
-		if n == 32 {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
 }

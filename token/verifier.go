@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"strings"
 	"time"
 
@@ -161,7 +162,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 func (v *Verifier) checkHeader(tok *compact) (string, string, error) {
 	alg, _ := tok.headerString("alg")
 	if !v.allowed(alg) {
-		return "", "", protocol.ErrAlgNotAllowed.WithDescription("alg %q not allowed", trunc(alg))
+		return "", "", protocol.ErrAlgNotAllowed.WithDescription("alg %q not allowed", clip.Text(alg, clip.Short))
 	}
 	if name := tok.forbiddenHeader(); name != "" {
 		return "", "", protocol.ErrForbiddenHeader.WithDescription("header %q not allowed on access tokens", name)
@@ -281,11 +282,4 @@ func UnsafeParseClaims(raw string) (*Claims, error) {
 		return nil, protocol.ErrMalformedToken.Wrap(err)
 	}
 	return &c, nil
-}
-
-func trunc(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }

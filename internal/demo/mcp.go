@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"io"
 	"net/http"
 	"slices"
@@ -149,7 +150,7 @@ func m1Legacy(ctx context.Context, e *Env) Result {
 	if err != nil {
 		return blockedBy("legacy resource server", err, "merge_pull_request")
 	}
-	return succeeded("the prompt-injected classifier merged a pull request through MCP: %s", clipText(out))
+	return succeeded("the prompt-injected classifier merged a pull request through MCP: %s", clip.Text(out, 80))
 }
 
 func m1(ctx context.Context, e *Env) Result {
@@ -297,11 +298,4 @@ func m5(ctx context.Context, e *Env) Result {
 	}
 	return Result{Blocked: true, Check: "proxy: tools/list filtered by the step's tool rules",
 		Reason: "tools/list filtered", Evidence: "the classify step sees only " + strings.Join(names, ", ")}
-}
-
-func clipText(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

@@ -3,6 +3,7 @@ package jcs
 import (
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"math"
 	"strconv"
 )
@@ -24,10 +25,10 @@ type InexactError struct {
 func (e *InexactError) Reason() string {
 	if e.Exact != "" {
 		return fmt.Sprintf("integer %s is beyond 2^53 and canonicalizes to %s, while the double it reads as is %s: "+
-			"not an exact value (RFC 7493); quote it to make it a string", truncate(e.Number), e.Canonical, truncate(e.Exact))
+			"not an exact value (RFC 7493); quote it to make it a string", clip.Text(e.Number, clip.Short), e.Canonical, clip.Text(e.Exact, clip.Short))
 	}
 	return fmt.Sprintf("number %s canonicalizes to %s, another value: more precision than a double holds (RFC 7493); "+
-		"quote it to make it a string", truncate(e.Number), e.Canonical)
+		"quote it to make it a string", clip.Text(e.Number, clip.Short), e.Canonical)
 }
 
 func (e *InexactError) Error() string { return "jcs: " + e.Reason() }

@@ -2,6 +2,7 @@ package jcs
 
 import (
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"math"
 	"strconv"
 )
@@ -90,11 +91,11 @@ func appendInt(b []byte, i int64, p profile) ([]byte, error) {
 // more: no hex, no underscores, no NaN) to a finite float64.
 func ParseNumber(s string) (float64, error) {
 	if !validNumber(s) {
-		return 0, fmt.Errorf("%w: %q is not JSON number syntax", ErrNumber, truncate(s))
+		return 0, fmt.Errorf("%w: %q is not JSON number syntax", ErrNumber, clip.Text(s, clip.Short))
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("%w: %q is out of the double range", ErrNumber, truncate(s))
+		return 0, fmt.Errorf("%w: %q is out of the double range", ErrNumber, clip.Text(s, clip.Short))
 	}
 	return f, nil
 }
@@ -137,11 +138,4 @@ func skipDigits(s string, i int) int {
 		i++
 	}
 	return i
-}
-
-func truncate(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }

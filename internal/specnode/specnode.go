@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"io"
 	"unicode/utf8"
 )
@@ -178,7 +179,7 @@ func (p *parser) object(n *Node, depth int) (*Node, error) {
 		}
 		key, _ := tok.(string) // the decoder guarantees a string here
 		if seen[key] {
-			return nil, p.fail(off, "duplicate member %q", truncate(key))
+			return nil, p.fail(off, "duplicate member %q", clip.Text(key, clip.Short))
 		}
 		seen[key] = true
 		line, col := p.pos(off)
@@ -228,11 +229,4 @@ func (n *Node) Plain() any {
 // String names a kind for messages.
 func (k Kind) String() string {
 	return [...]string{"null", "boolean", "number", "string", "object", "array"}[k]
-}
-
-func truncate(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
-	}
-	return s
 }
