@@ -1,7 +1,8 @@
 // Package token mints and verifies ajwt access tokens: RFC 9068 JWTs
 // (typ "at+jwt") that carry, for agents, the intent claims of PROTOCOL.md §7
 // (cnf.jkt, agent_proof, intent). Legacy client_credentials tokens (§6.1)
-// are the same JWTs without those three claims.
+// are the same JWTs without those three claims, or with cnf alone when the
+// client bound its token to a key with a DPoP proof.
 //
 //	iss, _ := token.NewIssuer("https://idp.example", signer) // keys.Signer, ES256 by default
 //	raw, _ := iss.Mint(&token.Claims{Subject: "patcher", ...})

@@ -6,7 +6,9 @@ import (
 
 // checkIntent requires an intent token to be complete and self-consistent.
 // A token with none of cnf, agent_proof and intent is a legacy token and
-// passes. Otherwise all three are required, and:
+// passes; so does one with cnf alone, a client token bound to a key
+// (PROTOCOL.md §6.1), once its cnf.jkt is well-formed. Otherwise all three
+// are required, and:
 //
 //   - cnf.jkt: an RFC 7638 SHA-256 thumbprint (43 base64url characters);
 //   - agent_proof: agent_checksum ("sha256:" + 64 lowercase hex),
@@ -20,10 +22,12 @@ import (
 //
 // An absent member is missing_claim; a present but wrong one is malformed.
 func checkIntent(c *Claims) error {
-	if c.Cnf == nil && c.AgentProof == nil && c.Intent == nil {
+	switch {
+	case c.AgentProof == nil && c.Intent == nil && c.Cnf == nil:
 		return nil
-	}
-	if !c.IsIntent() {
+	case c.AgentProof == nil && c.Intent == nil:
+		return checkJKT(c.Cnf.JKT)
+	case !c.IsIntent():
 		return missing("intent tokens need cnf, agent_proof and intent together")
 	}
 	if err := checkBinding(c.Cnf, c.AgentProof); err != nil {
@@ -33,6 +37,16 @@ func checkIntent(c *Claims) error {
 		return err
 	}
 	return checkRun(c.Intent)
+}
+
+func checkJKT(jkt string) error {
+	switch {
+	case jkt == "":
+		return missing("cnf.jkt is required")
+	case !isThumbprint(jkt):
+		return malformed("cnf.jkt is not a SHA-256 JWK thumbprint")
+	}
+	return nil
 }
 
 func checkBinding(cnf *Confirmation, p *AgentProof) error {

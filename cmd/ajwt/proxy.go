@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"log/slog"
 	"math"
 	"net"
@@ -205,23 +206,15 @@ func mcpAttrs(r *http.Request, attrs []any, pol *policy.Policy) ([]any, string) 
 	if !ok {
 		return attrs, ""
 	}
-	attrs = append(attrs, "mcp_method", clip(m.Method))
+	attrs = append(attrs, "mcp_method", clip.Text(m.Method, 64))
 	if m.Tool == "" {
 		return attrs, ""
 	}
-	attrs = append(attrs, "tool", clip(m.Tool))
+	attrs = append(attrs, "tool", clip.Text(m.Tool, 64))
 	if pol.HasTool(m.Tool) {
 		return attrs, m.Tool
 	}
 	return attrs, ""
-}
-
-// clip keeps caller-chosen names short in logs.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 func (e *env) policyCmd() *cobra.Command {

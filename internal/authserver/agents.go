@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/ajwt/ajwt/internal/clip"
 	"net/http"
 	"slices"
 
@@ -68,7 +69,7 @@ func (s *Server) buildAgent(id string, b *agentBody) (*store.Agent, error) {
 		return nil, errBadRequest("agent_id must match %s", idPattern)
 	}
 	if s.clients[b.ClientID] == nil {
-		return nil, errBadRequest("client_id %q is not a configured client", trunc(b.ClientID))
+		return nil, errBadRequest("client_id %q is not a configured client", clip.Text(b.ClientID, clip.Short))
 	}
 	spec, err := checksum.ParseJSON(b.Spec)
 	if err != nil {
@@ -123,17 +124,17 @@ func checkAgentLists(b *agentBody) error {
 	}
 	for _, sc := range b.Scopes {
 		if !validScopeToken(sc) {
-			return errBadRequest("malformed scope %q", trunc(sc))
+			return errBadRequest("malformed scope %q", clip.Text(sc, clip.Short))
 		}
 	}
 	for _, a := range b.Audiences {
 		if !validResource(a) {
-			return errBadRequest("audience %q is not an absolute URI", trunc(a))
+			return errBadRequest("audience %q is not an absolute URI", clip.Text(a, clip.Short))
 		}
 	}
 	for _, d := range b.MayDelegateTo {
 		if !validID(d) {
-			return errBadRequest("may_delegate_to: %q is not an agent id", trunc(d))
+			return errBadRequest("may_delegate_to: %q is not an agent id", clip.Text(d, clip.Short))
 		}
 	}
 	return nil

@@ -238,7 +238,7 @@ func TestEd25519NamedClientAssertion(t *testing.T) {
 			header["kid"] = kid
 		}
 		now := h.clock.Now()
-		return signJWS(t, by, header, map[string]any{"iss": client, "sub": client, "aud": h.issuer + "/token", "jti": jti,
+		return signJWS(t, by, header, map[string]any{"iss": client, "sub": client, "aud": h.issuer, "jti": jti,
 			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
 	}
 	tests := []struct {

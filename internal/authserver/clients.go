@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/clip"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,18 +47,37 @@ func newClient(cc ClientConfig) (*client, error) {
 		}
 		c.secret = h
 	default:
-		var set jose.JSONWebKeySet
-		if err := json.Unmarshal(cc.jwksJSON, &set); err != nil || len(set.Keys) == 0 {
-			return nil, fmt.Errorf("client %s: jwks: want a JWK set with public keys", cc.ClientID)
+		set, err := parseClientJWKS(cc.jwksJSON)
+		if err != nil {
+			return nil, fmt.Errorf("client %s: %w", cc.ClientID, err)
 		}
-		for _, k := range set.Keys {
-			if !k.IsPublic() || !k.Valid() {
-				return nil, fmt.Errorf("client %s: jwks: only valid public keys allowed", cc.ClientID)
-			}
-		}
-		c.jwks = &set
+		c.jwks = set
 	}
 	return c, nil
+}
+
+// parseClientJWKS reads a client's private_key_jwt keys (§1): signature
+// keys only, each as keys.ParsePublicJWK accepts a registered agent key —
+// no private or symmetric members, use absent or sig, an alg that fits the
+// key, P-256, Ed25519 or RSA of 2048 to 4096 bits. A key that could never
+// verify an assertion is a configuration mistake, reported at start
+// rather than as failed logins.
+func parseClientJWKS(data json.RawMessage) (*jose.JSONWebKeySet, error) {
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil || len(raw.Keys) == 0 {
+		return nil, errors.New("jwks: want a JWK set with public keys")
+	}
+	set := &jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(raw.Keys))}
+	for i, k := range raw.Keys {
+		jwk, err := keys.ParsePublicJWK(k)
+		if err != nil {
+			return nil, fmt.Errorf("jwks: keys[%d]: %w", i, err)
+		}
+		set.Keys = append(set.Keys, *jwk)
+	}
+	return set, nil
 }
 
 func (c *client) hasScope(s string) bool { return slices.Contains(c.scopes, s) }
@@ -115,12 +136,21 @@ func unescapeBasic(s string) string {
 	return s
 }
 
+// checkSecret takes the same time to refuse whether id names a client with
+// an argon2id hash, a fast one, no secret at all, or no client (§1): see
+// secretChecker. Only what no configured client can have — a malformed
+// id, an empty or oversized secret — is refused at once, which tells
+// nothing about any client.
 func (s *Server) checkSecret(ctx context.Context, r *http.Request, id, secret string) (*client, error) {
-	c := s.clients[id]
-	if c == nil || c.secret == nil || secret == "" || len(secret) > 512 {
+	if !validID(id) || secret == "" || len(secret) > 512 {
 		return nil, errClient
 	}
-	if err := s.secrets.check(ctx, id, sourceAddr(r), c.secret, secret); err != nil {
+	c := s.clients[id]
+	var stored *secretHash
+	if c != nil {
+		stored = c.secret
+	}
+	if err := s.secrets.check(ctx, id, sourceAddr(r), stored, secret); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -145,7 +175,7 @@ func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*cl
 		return nil, errClient
 	}
 	tok, err := jwt.ParseSigned(raw, s.joseAlgs)
-	if err != nil || len(tok.Headers) != 1 {
+	if err != nil || len(tok.Headers) != 1 || !assertionType(tok.Headers[0]) {
 		return nil, errClient
 	}
 	var unverified jwt.Claims
@@ -155,6 +185,9 @@ func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*cl
 	c := s.clients[unverified.Issuer]
 	if c == nil || c.jwks == nil {
 		return nil, errClient
+	}
+	if id := form.Get("client_id"); id != "" && id != c.id {
+		return nil, errClient // RFC 7521 §4.2: the assertion names the client
 	}
 	key, ok := c.assertionKey(tok.Headers[0].KeyID)
 	if !ok {
@@ -168,6 +201,24 @@ func (s *Server) checkClientAssertion(ctx context.Context, form url.Values) (*cl
 		return nil, err
 	}
 	return c, nil
+}
+
+// assertionType accepts a client assertion's typ (§1): absent, JWT or
+// client-authentication+jwt (compared as media types: without case, the
+// "application/" prefix optional, RFC 7515 §4.1.9). Any other typed JWT —
+// a DPoP proof, an access token, a delegation assertion — was made for
+// another purpose and is never a client's credential (RFC 8725 §3.11).
+func assertionType(h jose.Header) bool {
+	v, present := h.ExtraHeaders[jose.HeaderType]
+	if !present {
+		return true
+	}
+	typ, ok := v.(string)
+	if !ok {
+		return false
+	}
+	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+	return typ == "jwt" || typ == "client-authentication+jwt"
 }
 
 // assertionLeeway is the clock skew allowed on a client assertion's exp,
@@ -185,7 +236,10 @@ func (s *Server) checkAssertionClaims(ctx context.Context, c *client, claims *jw
 	if err := claims.ValidateWithLeeway(expected, assertionLeeway); err != nil {
 		return errClient
 	}
-	if !claims.Audience.Contains(s.cfg.Issuer) && !claims.Audience.Contains(s.cfg.Issuer+"/token") {
+	// §1: the issuer identifier alone (as draft-ietf-oauth-rfc7523bis has
+	// it), not the token endpoint, and not a list naming other parties
+	// that might replay it.
+	if len(claims.Audience) != 1 || claims.Audience[0] != s.cfg.Issuer {
 		return errClient
 	}
 	if claims.Expiry == nil || claims.ID == "" || claims.Expiry.Time().Sub(now) > 5*time.Minute {
@@ -213,7 +267,7 @@ func scopeList(s string) ([]string, error) {
 	fields := strings.Fields(s)
 	for _, f := range fields {
 		if !validScopeToken(f) {
-			return nil, newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "malformed scope %q", trunc(f))
+			return nil, newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "malformed scope %q", clip.Text(f, clip.Short))
 		}
 	}
 	return fields, nil
@@ -227,11 +281,4 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-func trunc(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

@@ -233,6 +233,9 @@ func (cl *ClientConfig) checkCredentials() error {
 		if err != nil {
 			return fmt.Errorf("jwks: %w", err)
 		}
+		if _, err := parseClientJWKS(js); err != nil {
+			return err
+		}
 		cl.jwksJSON = js
 	}
 	return nil

@@ -245,7 +245,11 @@ func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, w
 			return nil, err
 		}
 		// A delegation hanging off a revoked token would be void at once.
-		if t.Revoked {
+		void, err := tokenVoid(ctx, tx, t)
+		if err != nil {
+			return nil, err
+		}
+		if void {
 			return nil, errDelegation("%s's tokens in this run are revoked", delegator)
 		}
 		h.chain, h.parent = slices.Clone(t.Chain), t.JTI
@@ -339,12 +343,16 @@ func (s *Server) brokenHolding(ctx context.Context, tx store.Tx, st *store.Step)
 	}
 	p, err := tx.Token(ctx, st.Parent)
 	switch {
-	case errors.Is(err, store.ErrNotFound) || (err == nil && p.Revoked):
+	case errors.Is(err, store.ErrNotFound):
 		return "the delegator's token was revoked", nil
 	case err != nil:
 		return "", err
 	}
-	return "", nil
+	void, err := tokenVoid(ctx, tx, p)
+	if err != nil || !void {
+		return "", err
+	}
+	return "the delegator's token was revoked", nil
 }
 
 func revokedAgent(ctx context.Context, tx store.Tx, id string) (string, error) {

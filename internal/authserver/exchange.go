@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/ajwt/ajwt/internal/clip"
 	"net/http"
 	"net/url"
 	"slices"
@@ -74,7 +75,7 @@ func (s *Server) exchangeSubject(ctx context.Context, c *client, form url.Values
 }
 
 // narrowClaims copies the subject's claims with the requested subset of
-// scope and audience.
+// scope and audience (resource or audience, §6.4).
 func narrowClaims(subject *token.Claims, form url.Values) (*token.Claims, error) {
 	requested, err := scopeList(form.Get("scope"))
 	if err != nil {
@@ -83,20 +84,36 @@ func narrowClaims(subject *token.Claims, form url.Values) (*token.Claims, error)
 	have := subject.Scopes()
 	for _, sc := range requested {
 		if !slices.Contains(have, sc) {
-			return nil, newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "scope %q is not in the subject token", trunc(sc))
+			return nil, newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "scope %q is not in the subject token", clip.Text(sc, clip.Short))
 		}
 	}
 	claims := *subject
 	if len(requested) > 0 {
 		claims.Scope = strings.Join(requested, " ")
 	}
-	if res := form.Get("resource"); res != "" {
-		if !slices.Contains([]string(subject.Audience), res) {
-			return nil, newErr(protocol.CodeInvalidTarget, http.StatusBadRequest, "resource is not an audience of the subject token")
+	target, err := exchangeTarget(form.Get("resource"), form.Get("audience"))
+	if err != nil {
+		return nil, err
+	}
+	if target != "" {
+		if !slices.Contains([]string(subject.Audience), target) {
+			return nil, newErr(protocol.CodeInvalidTarget, http.StatusBadRequest, "resource or audience is not an audience of the subject token")
 		}
-		claims.Audience = token.Audience{res}
+		claims.Audience = token.Audience{target}
 	}
 	return &claims, nil
+}
+
+// exchangeTarget is the one target the request names, by resource or by
+// RFC 8693 audience, which §6.4 treats alike ("" when neither is sent).
+func exchangeTarget(resource, audience string) (string, error) {
+	if resource != "" && audience != "" && resource != audience {
+		return "", newErr(protocol.CodeInvalidTarget, http.StatusBadRequest, "resource and audience name different targets")
+	}
+	if resource != "" {
+		return resource, nil
+	}
+	return audience, nil
 }
 
 // checkSubjectState refuses an exchange when the subject token was revoked,

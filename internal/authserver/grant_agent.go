@@ -3,6 +3,7 @@ package authserver
 import (
 	"context"
 	"errors"
+	"github.com/ajwt/ajwt/internal/clip"
 	"net/http"
 	"net/url"
 	"slices"
@@ -251,7 +252,7 @@ func grantScope(requested, step, ceiling []string) (string, error) {
 	}
 	for _, sc := range requested {
 		if !slices.Contains(allowed, sc) {
-			return "", newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "scope %q not allowed for this step", trunc(sc))
+			return "", newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "scope %q not allowed for this step", clip.Text(sc, clip.Short))
 		}
 	}
 	if len(requested) == 0 {

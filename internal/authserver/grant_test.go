@@ -250,10 +250,10 @@ func TestPrivateKeyJWTAndHashedSecrets(t *testing.T) {
 		v := url.Values{"grant_type": {"client_credentials"}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}
 		return h.form("/token", "", "", v, nil)
 	}
-	if res := post(assertion(h.issuer+"/token", "a1", time.Minute)); res.status != 200 {
+	if res := post(assertion(h.issuer, "a1", time.Minute)); res.status != 200 {
 		t.Fatalf("private_key_jwt: %d %s", res.status, res.raw)
 	}
-	wantError(t, post(assertion(h.issuer+"/token", "a1", time.Minute)), 401, "invalid_client") // replayed jti
+	wantError(t, post(assertion(h.issuer, "a1", time.Minute)), 401, "invalid_client") // replayed jti
 	wantError(t, post(assertion("https://elsewhere.example", "a2", time.Minute)), 401, "invalid_client")
 	wantError(t, post(assertion(h.issuer, "a3", time.Hour)), 401, "invalid_client") // exp too far ahead
 	for range 2 {                                                                   // the second check hits the cache of good argon2id results

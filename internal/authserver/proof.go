@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/ajwt/ajwt/dpop"
@@ -59,6 +60,7 @@ func tokenEndpointProofErr(err error) error {
 // Every token-authenticated endpoint goes through here, so this is where a
 // token bound to a key (cnf) is refused without a proof of that key (§3):
 // whoever saw the token (an enforcer, a log) cannot use it on our APIs.
+// It is also where a client token must be addressed to us (§4).
 func (s *Server) accessToken(ctx context.Context, r *http.Request) (*token.Claims, string, string, error) {
 	h := r.Header.Get("Authorization")
 	scheme, raw, ok := strings.Cut(h, " ")
@@ -70,6 +72,9 @@ func (s *Server) accessToken(ctx context.Context, r *http.Request) (*token.Claim
 	if err != nil {
 		return nil, "", "", err
 	}
+	if err := s.checkAPIAudience(claims); err != nil {
+		return nil, "", "", err
+	}
 	if err := s.requireProof(ctx, r, claims, scheme, raw); err != nil {
 		return nil, "", "", err
 	}
@@ -77,6 +82,19 @@ func (s *Server) accessToken(ctx context.Context, r *http.Request) (*token.Claim
 		return nil, "", "", err
 	}
 	return claims, scheme, raw, nil
+}
+
+// checkAPIAudience accepts a client token only if its aud is the issuer
+// and nothing else (§4): a token for a resource server is one that server
+// has seen and could replay, and one for several audiences was meant for
+// some of them, and each could replay it here. An intent token is
+// accepted whatever its aud, where its endpoint takes it at all (§5): it
+// is bound to the agent's key, which no resource server holds.
+func (s *Server) checkAPIAudience(c *token.Claims) error {
+	if c.IsIntent() || slices.Equal(c.Audience, token.Audience{s.cfg.Issuer}) {
+		return nil
+	}
+	return protocol.ErrWrongAudience.WithDescription("a client token for the IdP's APIs must have aud %s and nothing else", s.cfg.Issuer)
 }
 
 // requireProof: a DPoP-bound token needs the DPoP scheme (RFC 9449 §7.1)
@@ -93,15 +111,15 @@ func (s *Server) requireProof(ctx context.Context, r *http.Request, c *token.Cla
 }
 
 // apiCaller authenticates a client token for the admin and run APIs: it
-// must be addressed to the issuer and carry the scope; agent tokens never
-// qualify. A DPoP-bound client token (§6.1) has had its proof checked by
-// accessToken.
+// must carry the scope; agent tokens never qualify. accessToken has
+// checked that it is addressed to the issuer and, for a DPoP-bound client
+// token (§6.1), the proof of its key.
 func (s *Server) apiCaller(ctx context.Context, r *http.Request, scopes ...string) (*token.Claims, error) {
 	claims, _, _, err := s.accessToken(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if claims.Intent != nil || claims.AgentProof != nil || !claims.Audience.Contains(s.cfg.Issuer) {
+	if claims.Intent != nil || claims.AgentProof != nil {
 		return nil, newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "an agent token cannot call this endpoint")
 	}
 	for _, sc := range scopes {

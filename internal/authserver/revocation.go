@@ -210,6 +210,9 @@ func (s *Server) checkRevoked(ctx context.Context, c *token.Claims) error {
 		if rec.Revoked {
 			return protocol.ErrTokenRevoked.WithDescription("token revoked")
 		}
+		if err := checkClientRevoked(ctx, tx, rec.ClientID, c.IssuedAt); err != nil {
+			return err
+		}
 		if rec.AgentID != "" {
 			// A re-registration writes nothing on the agent's tokens: their
 			// registration version, older than the agent's, refuses them.

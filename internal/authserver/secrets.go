@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -134,6 +135,14 @@ func (h *secretHash) check(secret string) bool {
 // runs (429 slow_down once a bucket is empty). The cache is consulted
 // first, so a client that authenticated recently is never slowed down by
 // someone guessing its secret.
+//
+// Every failure costs the same (§1: its time must not tell whether the
+// client exists or how its secret is stored): a client without an argon2id
+// hash — unknown, private_key_jwt only, or holding a fast SHA-256 digest —
+// that fails runs argon2id on a dummy hash with HashSecret's parameters,
+// through the same limits and slots. So failures of every kind are as slow as an
+// argon2id client's, and no cheaper to flood the KDF with; a right fast
+// secret still costs one SHA-256.
 type secretChecker struct {
 	ttl   time.Duration
 	now   func() time.Time
@@ -143,6 +152,9 @@ type secretChecker struct {
 	slots    chan struct{} // one token per KDF allowed to run
 	kdfWait  time.Duration
 	failures *failureLimiter // "auth-c:<client>" and "auth-ip:<address>"
+
+	dummy   *secretHash  // what a failure runs when the client has no argon2id hash
+	kdfRuns atomic.Int64 // KDF runs started, for tests
 }
 
 type cachedSecret struct {
@@ -160,7 +172,17 @@ const (
 func newSecretChecker(ttl time.Duration, now func() time.Time) *secretChecker {
 	return &secretChecker{ttl: ttl, now: now, cache: map[string]cachedSecret{},
 		slots: make(chan struct{}, runtime.GOMAXPROCS(0)), kdfWait: defaultKDFWait,
-		failures: newFailureLimiter(authFailuresPerMinute, now)}
+		failures: newFailureLimiter(authFailuresPerMinute, now), dummy: dummyArgonHash()}
+}
+
+// dummyArgonHash is an argon2id hash with HashSecret's parameters of a
+// random key: checking any secret against it costs what checking a real
+// one does, and matches nothing.
+func dummyArgonHash() *secretHash {
+	salt, key := make([]byte, 16), make([]byte, argonKeyLen)
+	_, _ = rand.Read(salt) // crypto/rand.Read never fails (Go ≥ 1.24)
+	_, _ = rand.Read(key)
+	return &secretHash{kind: "argon2id", salt: salt, key: key, time: argonTime, memory: argonMemory, threads: argonThreads}
 }
 
 var errKDFBusy = &rateLimited{
@@ -171,23 +193,26 @@ var errKDFBusy = &rateLimited{
 
 // check reports nil for the right secret, errClient for a wrong one, and a
 // *rateLimited (429 or 503, with Retry-After) when the KDF may not run now.
+// h is the client's stored hash, nil for a client that has none (unknown,
+// or private_key_jwt only): it fails after the same work as any other.
 func (c *secretChecker) check(ctx context.Context, clientID, addr string, h *secretHash, secret string) error {
-	if h.kind == "sha256" {
-		return okOr(h.check(secret))
-	}
 	digest := sha256.Sum256([]byte(secret))
-	if c.cached(clientID, digest) {
+	if c.passesFast(clientID, h, secret, digest) {
 		return nil
 	}
 	keys := []string{"auth-c:" + clientID, "auth-ip:" + addr}
 	if err := c.failures.allowKeys(keys...); err != nil {
 		return err
 	}
-	ok, err := c.kdf(ctx, h, secret)
+	slow := h
+	if h == nil || h.kind != "argon2id" {
+		slow = c.dummy // the fast check has failed: this is for the time only
+	}
+	ok, err := c.kdf(ctx, slow, secret)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !ok || slow == c.dummy {
 		c.failures.failKeys(keys...)
 		return errClient
 	}
@@ -195,11 +220,16 @@ func (c *secretChecker) check(ctx context.Context, clientID, addr string, h *sec
 	return nil
 }
 
-func okOr(ok bool) error {
-	if ok {
-		return nil
+// passesFast accepts without the KDF: a right fast secret, or an argon2id
+// one that checked out recently.
+func (c *secretChecker) passesFast(clientID string, h *secretHash, secret string, digest [32]byte) bool {
+	switch {
+	case h == nil:
+		return false
+	case h.kind == "sha256":
+		return h.check(secret)
 	}
-	return errClient
+	return c.cached(clientID, digest)
 }
 
 // kdf runs the slow check in one of the slots, waiting at most kdfWait.
@@ -214,6 +244,7 @@ func (c *secretChecker) kdf(ctx context.Context, h *secretHash, secret string) (
 		return false, errKDFBusy
 	}
 	defer func() { <-c.slots }()
+	c.kdfRuns.Add(1)
 	return h.check(secret), nil
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/keys"
-	"github.com/ajwt/ajwt/token"
 )
 
 // Options are the server's injected dependencies; zero values are defaults.
@@ -38,7 +37,7 @@ type Server struct {
 	clients  map[string]*client
 	secrets  *secretChecker
 	keyring  *keyring
-	verifier *token.Verifier // our own tokens, any audience; callers check aud
+	verifier *ownTokens // our own tokens, any audience; callers check aud
 	proofs   *dpop.Verifier
 	joseAlgs []jose.SignatureAlgorithm
 	limiter  *failureLimiter
@@ -69,6 +68,9 @@ func New(ctx context.Context, cfg *Config, st store.Store, opts Options) (*Serve
 	if err := s.setup(ctx, opts); err != nil {
 		return nil, err
 	}
+	if err := s.syncServedClients(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.applyDeclarations(ctx); err != nil {
 		return nil, err
 	}
@@ -94,7 +96,7 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	s.verifier, err = token.NewVerifier(s.cfg.Issuer, "", s.keyring, token.AnyAudience(), token.WithClock(s.now))
+	s.verifier, err = newOwnTokens(s.cfg.Issuer, s.keyring, s.now)
 	if err != nil {
 		return err
 	}
@@ -158,6 +160,7 @@ func (s *Server) routes() http.Handler {
 	handle("PUT /v1/agents/{agent_id}", s.handlePutAgent)
 	handle("GET /v1/agents/{agent_id}", s.handleGetAgent)
 	handle("POST /v1/agents/{agent_id}/revoke", s.handleRevokeAgent)
+	handle("POST /v1/clients/{client_id}/revoke", s.handleRevokeClient)
 	handle("PUT /v1/workflows/{workflow_id}", s.handlePutWorkflow)
 	handle("GET /v1/workflows/{workflow_id}", s.handleGetWorkflow)
 	handle("POST /v1/runs", s.handleCreateRun)

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ajwt/ajwt/internal/store"
@@ -68,7 +66,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) grant(r *http.Request, c *client, grant string, form url.Values) (*tokenResponse, error) {
 	switch grant {
 	case protocol.GrantClientCredentials:
-		return s.grantClientCredentials(r.Context(), c, form)
+		return s.grantClientCredentials(r, c, form)
 	case protocol.GrantAgentChecksum:
 		return s.grantAgent(r, c, form)
 	case protocol.GrantTokenExchange:
@@ -125,55 +123,6 @@ func validRunOrID(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-func (s *Server) grantClientCredentials(ctx context.Context, c *client, form url.Values) (*tokenResponse, error) {
-	requested, err := scopeList(form.Get("scope"))
-	if err != nil {
-		return nil, err
-	}
-	granted := c.scopes
-	if len(requested) > 0 {
-		for _, sc := range requested {
-			if !c.hasScope(sc) {
-				return nil, newErr(protocol.CodeInvalidScope, http.StatusBadRequest, "scope %q not allowed for this client", trunc(sc))
-			}
-		}
-		granted = requested
-	}
-	aud, err := s.legacyAudience(c, form.Get("resource"))
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	claims := &token.Claims{
-		Subject: c.id, Audience: token.Audience{aud}, ClientID: c.id,
-		IssuedAt: now.Unix(), ExpiresAt: now.Add(s.cfg.TokenTTL).Unix(), ID: newID(), Scope: strings.Join(granted, " "),
-	}
-	rec := &store.Token{JTI: claims.ID, Kind: store.TokenLegacy, ClientID: c.id, Scope: claims.Scope, Audience: aud, IssuedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL)}
-	err = s.store.Update(ctx, func(tx store.Tx) error {
-		if err := tx.PutToken(ctx, rec); err != nil {
-			return err
-		}
-		return tx.AppendAudit(ctx, &store.AuditEntry{Time: now, Event: "grant", ClientID: c.id, Outcome: "issued", Detail: "client_credentials"})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return s.respond(claims, "Bearer")
-}
-
-func (s *Server) legacyAudience(c *client, resource string) (string, error) {
-	if resource == "" {
-		return s.cfg.Issuer, nil
-	}
-	if !validResource(resource) {
-		return "", newErr(protocol.CodeInvalidTarget, http.StatusBadRequest, "resource must be an absolute URI")
-	}
-	if len(c.audiences) > 0 && !slices.Contains(c.audiences, resource) && resource != s.cfg.Issuer {
-		return "", newErr(protocol.CodeInvalidTarget, http.StatusBadRequest, "resource not allowed for this client")
-	}
-	return resource, nil
 }
 
 // respond signs claims and builds the token response.

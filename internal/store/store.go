@@ -118,6 +118,15 @@ type Tx interface {
 	SigningKeys(ctx context.Context) ([]*SigningKey, error) // oldest first
 	PutSigningKey(ctx context.Context, k *SigningKey) error // insert or replace by KeyID
 
+	// Client reads a client the server has served; ClientForUpdate reads
+	// it in Update and locks it until the transaction ends, for a
+	// read-modify-write that a concurrent one (another node starting, a
+	// revocation) waits for. Refused in View. Clients lists them all by id.
+	Client(ctx context.Context, clientID string) (*Client, error)
+	ClientForUpdate(ctx context.Context, clientID string) (*Client, error)
+	Clients(ctx context.Context) ([]*Client, error)
+	PutClient(ctx context.Context, c *Client) error // insert or replace by ClientID
+
 	// SharedSecret returns the secret stored under name, storing fresh
 	// there first when there is none: every node of a deployment calling
 	// it with a random value of its own gets the one stored first, and
@@ -238,6 +247,20 @@ type TokenFilter struct {
 	// Delegated selects tokens minted under a delegation (a Chain of two
 	// agents or more); with Active, it reads only those.
 	Delegated bool
+}
+
+// Client is a client id the server has served (§9). It stays after the
+// client leaves the configuration, so that the removal is noticed at the
+// next start.
+type Client struct {
+	ClientID  string
+	FirstSeen time.Time
+	// Removed: the client left the configuration and its removal was
+	// revoked; false again when it is configured again.
+	Removed bool
+	// RevokedAt revokes every token the client obtained at or before it,
+	// compared in whole seconds (iat); zero for none.
+	RevokedAt time.Time
 }
 
 // Revocation types of the §9 feed.

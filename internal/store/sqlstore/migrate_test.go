@@ -35,7 +35,7 @@ func TestMigrations(t *testing.T) {
 		want    string   // error substring; "" for success
 	}{
 		{"reopen at latest", nil, ""},
-		{"upgrade from 1", []string{"DROP TABLE shared_secrets", "DROP INDEX used_ids_expires", "DROP INDEX tokens_expires", "DROP INDEX revocations_expires", "DROP INDEX tokens_delegated", "ALTER TABLE revocations DROP COLUMN version",
+		{"upgrade from 1", []string{"DROP TABLE clients", "DROP TABLE shared_secrets", "DROP INDEX used_ids_expires", "DROP INDEX tokens_expires", "DROP INDEX revocations_expires", "DROP INDEX tokens_delegated", "ALTER TABLE revocations DROP COLUMN version",
 			"DELETE FROM schema_version WHERE version > 1"}, ""},
 		{"newer than the program", []string{"INSERT INTO schema_version (version) VALUES (999)"}, "newer than this program"},
 	}

@@ -42,6 +42,8 @@ func Run(t *testing.T, o Opener) {
 		{"audit with failed neighbours", testAuditFailedNeighbours},
 		{"signing keys", testSigningKeys},
 		{"shared secret", testSharedSecret},
+		{"clients", testClients},
+		{"client for update", testClientForUpdate},
 		{"view is read-only", testViewReadOnly},
 		{"rollback", testRollback},
 		{"cancelled context", testCancelled},
