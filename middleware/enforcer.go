@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/ajwt/ajwt/dpop"
@@ -407,14 +406,9 @@ func (e *Enforcer) use(ctx context.Context, v *Verified, proof *dpop.Checked, on
 var errNoRoute = &protocol.Error{Code: protocol.CodeAccessDenied, Reason: protocol.ReasonNoRoute, Status: http.StatusForbidden, Description: "no route allows this request"}
 
 func (e *Enforcer) verifyToken(r *http.Request) (*token.Claims, string, string, error) {
-	values := r.Header.Values("Authorization")
-	if len(values) != 1 {
-		return nil, "", "", protocol.ErrMalformedToken.WithDescription("want exactly one Authorization header")
-	}
-	scheme, raw, ok := strings.Cut(values[0], " ")
-	scheme = strings.ToLower(scheme)
-	if !ok || raw == "" || (scheme != "dpop" && scheme != "bearer") {
-		return nil, "", "", protocol.ErrMalformedToken.WithDescription("want Authorization: DPoP <token> (or Bearer for legacy routes)")
+	scheme, raw, err := protocol.AccessToken(r.Header)
+	if err != nil {
+		return nil, "", "", err
 	}
 	claims, err := e.tokens.Verify(r.Context(), raw)
 	if err != nil {
@@ -431,7 +425,7 @@ func (e *Enforcer) verifyToken(r *http.Request) (*token.Claims, string, string, 
 // checkProof requires the DPoP scheme and a proof by the token's key for
 // this very request (htm, htu, ath); its jti is recorded later, by use.
 func (e *Enforcer) checkProof(r *http.Request, c *token.Claims, scheme, raw, path string) (*dpop.Checked, error) {
-	if scheme != "dpop" {
+	if scheme != protocol.SchemeDPoP {
 		return nil, protocol.ErrMissingProof.WithDescription("a DPoP-bound token must be sent with the DPoP scheme and a proof")
 	}
 	values := r.Header.Values("DPoP")

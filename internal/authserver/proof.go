@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/protocol"
@@ -62,12 +60,10 @@ func tokenEndpointProofErr(err error) error {
 // whoever saw the token (an enforcer, a log) cannot use it on our APIs.
 // It is also where a client token must be addressed to us (§4).
 func (s *Server) accessToken(ctx context.Context, r *http.Request) (*token.Claims, string, string, error) {
-	h := r.Header.Get("Authorization")
-	scheme, raw, ok := strings.Cut(h, " ")
-	if !ok || raw == "" || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "DPoP")) {
-		return nil, "", "", protocol.ErrMalformedToken.WithDescription("want Authorization: Bearer or DPoP access token")
+	scheme, raw, err := protocol.AccessToken(r.Header)
+	if err != nil {
+		return nil, "", "", err
 	}
-	scheme = strings.ToLower(scheme)
 	claims, err := s.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, "", "", err
@@ -84,48 +80,15 @@ func (s *Server) accessToken(ctx context.Context, r *http.Request) (*token.Claim
 	return claims, scheme, raw, nil
 }
 
-// checkAPIAudience accepts a client token only if its aud is the issuer
-// and nothing else (§4): a token for a resource server is one that server
-// has seen and could replay, and one for several audiences was meant for
-// some of them, and each could replay it here. An intent token is
-// accepted whatever its aud, where its endpoint takes it at all (§5): it
-// is bound to the agent's key, which no resource server holds.
-func (s *Server) checkAPIAudience(c *token.Claims) error {
-	if c.IsIntent() || slices.Equal(c.Audience, token.Audience{s.cfg.Issuer}) {
-		return nil
-	}
-	return protocol.ErrWrongAudience.WithDescription("a client token for the IdP's APIs must have aud %s and nothing else", s.cfg.Issuer)
-}
-
 // requireProof: a DPoP-bound token needs the DPoP scheme (RFC 9449 §7.1)
 // and a proof by its key for this request and this token (ath).
 func (s *Server) requireProof(ctx context.Context, r *http.Request, c *token.Claims, scheme, raw string) error {
 	if c.Cnf == nil {
 		return nil
 	}
-	if scheme != "dpop" {
+	if scheme != protocol.SchemeDPoP {
 		return protocol.ErrMissingProof.WithDescription("a DPoP-bound token must be sent with the DPoP scheme and a proof of its key")
 	}
 	_, err := s.verifyProof(ctx, r, c.Cnf.JKT, raw)
 	return err
-}
-
-// apiCaller authenticates a client token for the admin and run APIs: it
-// must carry the scope; agent tokens never qualify. accessToken has
-// checked that it is addressed to the issuer and, for a DPoP-bound client
-// token (§6.1), the proof of its key.
-func (s *Server) apiCaller(ctx context.Context, r *http.Request, scopes ...string) (*token.Claims, error) {
-	claims, _, _, err := s.accessToken(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	if claims.Intent != nil || claims.AgentProof != nil {
-		return nil, newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "an agent token cannot call this endpoint")
-	}
-	for _, sc := range scopes {
-		if claims.HasScope(sc) {
-			return claims, nil
-		}
-	}
-	return nil, newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "requires scope %s", strings.Join(scopes, " or "))
 }

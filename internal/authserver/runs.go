@@ -193,7 +193,7 @@ func (s *Server) handleCompleteStep(w http.ResponseWriter, r *http.Request) erro
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
 	// accessToken has checked the proof of the token's key (ath included).
-	if !claims.IsIntent() || scheme != "dpop" || claims.Intent.RunID != runID || claims.Intent.WorkflowStep != stepID {
+	if !claims.IsIntent() || scheme != protocol.SchemeDPoP || claims.Intent.RunID != runID || claims.Intent.WorkflowStep != stepID {
 		return newErr(protocol.CodeIntentMismatch, http.StatusForbidden, "only the step's own DPoP-bound intent token completes it")
 	}
 	var body struct {
