@@ -73,11 +73,19 @@ func (v *Verifier) checkRequest(p *Proof, r Request) error {
 	if v.nonces != nil && !v.nonces.Valid(p.Nonce) {
 		return protocol.ErrNonceRequired.WithDescription("use the server's DPoP-Nonce")
 	}
-	if r.AccessToken != "" && !equal(p.ATH, AccessTokenHash(r.AccessToken)) {
+	if !r.NoAccessToken && !equal(p.ATH, AccessTokenHash(r.AccessToken)) {
 		return protocol.ErrAthMismatch.WithDescription("ath does not match the access token")
 	}
-	if r.JKT != "" && !equal(p.JKT, r.JKT) {
+	if !r.AnyKey && !equal(p.JKT, r.JKT) {
 		return protocol.ErrKeyMismatch.WithDescription("proof key is not the key the token is bound to")
+	}
+	return nil
+}
+
+// stated refuses a Request that leaves a binding unsaid (ErrUnstatedBinding).
+func (r Request) stated() error {
+	if (r.AccessToken == "") != r.NoAccessToken || (r.JKT == "") != r.AnyKey {
+		return ErrUnstatedBinding
 	}
 	return nil
 }

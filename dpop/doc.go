@@ -15,6 +15,11 @@
 //		AccessToken: tok, JKT: claims.Cnf.JKT,
 //	})
 //
+// A request states what the proof is bound to: the access token (ath) and
+// the key (jkt), or, at a token endpoint, NoAccessToken and, for a key not
+// bound yet, AnyKey. A Request that says neither is refused
+// (ErrUnstatedBinding), never read as "skip the check".
+//
 // Verify applies the checks of RFC 9449 §4.3 in a fixed order and reports
 // the first failure as a *protocol.Error (code invalid_dpop_proof, or
 // use_dpop_nonce; the reason names the check, PROTOCOL.md §8):

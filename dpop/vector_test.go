@@ -102,7 +102,8 @@ func TestCheckVectors(t *testing.T) {
 func runCheckVector(t *testing.T, file checkVectors, c checkVector) {
 	now := time.Unix(file.Now, 0)
 	v := newVerifier(t, &now, WithIATWindow(time.Duration(file.WindowSec)*time.Second))
-	r := Request{Proof: c.Proof, Method: c.Method, URL: c.URL, AccessToken: c.AccessToken, JKT: c.JKT}
+	r := Request{Proof: c.Proof, Method: c.Method, URL: c.URL, AccessToken: c.AccessToken, JKT: c.JKT,
+		NoAccessToken: c.AccessToken == "", AnyKey: c.JKT == ""} // the vectors omit what is not bound
 	var err error
 	for i := range max(c.Times, 1) {
 		if i > 0 && err != nil {

@@ -148,12 +148,24 @@ type Request struct {
 	// URL is the request URL as the client addressed it,
 	// scheme://host[:port]/path[?query]; the query is ignored.
 	URL string
-	// AccessToken, when set, must hash to the proof's ath.
+	// AccessToken must hash to the proof's ath. It is empty only with
+	// NoAccessToken.
 	AccessToken string
-	// JKT, when set, must equal the proof key's RFC 7638 thumbprint (the
-	// access token's cnf.jkt).
+	// JKT must equal the proof key's RFC 7638 thumbprint (the access
+	// token's cnf.jkt, or a registered key). It is empty only with AnyKey.
 	JKT string
+	// NoAccessToken states that the request carries no access token (a
+	// token request, RFC 9449 §5), so there is no ath to compare.
+	NoAccessToken bool
+	// AnyKey states that no key is bound yet: the proof's key is the one
+	// a token about to be issued will be bound to.
+	AnyKey bool
 }
+
+// ErrUnstatedBinding is a Request that names neither the access token and
+// key a proof is bound to nor that there are none: a caller's mistake,
+// refused rather than read as "skip the check".
+var ErrUnstatedBinding = errors.New("dpop: request states neither AccessToken nor NoAccessToken, or neither JKT nor AnyKey")
 
 // Proof is a verified proof.
 type Proof struct {
@@ -187,6 +199,9 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 // calls Check first and Checked.Use only for a request it will serve: a
 // refused request then takes no replay-cache entry.
 func (v *Verifier) Check(r Request) (*Checked, error) {
+	if err := r.stated(); err != nil {
+		return nil, err
+	}
 	parts, err := splitProof(r.Proof)
 	if err != nil {
 		return nil, err

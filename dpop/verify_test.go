@@ -201,8 +201,8 @@ func acceptCases(t *testing.T, key *keys.Signer) []verifyCase {
 		{"iat at the future edge", mutate(t, key, nil, set("iat", t0.Unix()+60)), nil, nil},
 		{"fractional iat", mutate(t, key, nil, set("iat", 1_800_000_000.5)), nil, nil},
 		{"jti of 256 bytes", mutate(t, key, nil, set("jti", strings.Repeat("j", 256))), nil, nil},
-		{"no token, no ath", mutate(t, key, nil, del("ath")), func(r *Request) { r.AccessToken = "" }, nil},
-		{"no jkt to match", mutate(t, key, nil, nil), func(r *Request) { r.JKT = "" }, nil},
+		{"no token, no ath", mutate(t, key, nil, del("ath")), func(r *Request) { r.AccessToken, r.NoAccessToken = "", true }, nil},
+		{"no jkt to match", mutate(t, key, nil, nil), func(r *Request) { r.JKT, r.AnyKey = "", true }, nil},
 		{"extra claims and header members", mutate(t, key, set("cty", "x"), set("exp", t0.Unix()+5)), nil, nil},
 		{"alg Ed25519", mutate(t, key, set("alg", "Ed25519"), nil), nil, nil},
 		{"alg Ed25519, jwk named Ed25519", mutate(t, key, both(set("alg", "Ed25519"), jwkSet("alg", "Ed25519")), nil), nil, nil},
@@ -298,7 +298,7 @@ func TestReplay(t *testing.T) {
 	t.Run("same proof twice", func(t *testing.T) {
 		now := t0
 		v := newVerifier(t, &now)
-		r := Request{Proof: mutate(t, key, nil, nil), Method: "POST", URL: api}
+		r := Request{Proof: mutate(t, key, nil, nil), Method: "POST", URL: api, NoAccessToken: true, AnyKey: true}
 		if _, err := v.Verify(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
@@ -309,7 +309,7 @@ func TestReplay(t *testing.T) {
 	t.Run("replay at the last instant of the window", func(t *testing.T) {
 		now := t0.Add(protocol.DefaultIATSkew) // iat t0 is still acceptable
 		v := newVerifier(t, &now)
-		r := Request{Proof: mutate(t, key, nil, nil), Method: "POST", URL: api}
+		r := Request{Proof: mutate(t, key, nil, nil), Method: "POST", URL: api, NoAccessToken: true, AnyKey: true}
 		if _, err := v.Verify(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
@@ -321,10 +321,10 @@ func TestReplay(t *testing.T) {
 		now := t0
 		v := newVerifier(t, &now)
 		proof := mutate(t, key, nil, nil)
-		if _, err := v.Verify(t.Context(), Request{Proof: proof, Method: "GET", URL: api}); !errors.Is(err, protocol.ErrWrongMethod) {
+		if _, err := v.Verify(t.Context(), Request{Proof: proof, Method: "GET", URL: api, NoAccessToken: true, AnyKey: true}); !errors.Is(err, protocol.ErrWrongMethod) {
 			t.Fatalf("wrong method: %v", err)
 		}
-		if _, err := v.Verify(t.Context(), Request{Proof: proof, Method: "POST", URL: api}); err != nil {
+		if _, err := v.Verify(t.Context(), Request{Proof: proof, Method: "POST", URL: api, NoAccessToken: true, AnyKey: true}); err != nil {
 			t.Fatalf("refused proof was cached: %v", err)
 		}
 	})
@@ -332,7 +332,7 @@ func TestReplay(t *testing.T) {
 		now := t0
 		v := newVerifier(t, &now)
 		for _, k := range []*keys.Signer{key, other} {
-			if _, err := v.Verify(t.Context(), Request{Proof: mutate(t, k, nil, nil), Method: "POST", URL: api}); err != nil {
+			if _, err := v.Verify(t.Context(), Request{Proof: mutate(t, k, nil, nil), Method: "POST", URL: api, NoAccessToken: true, AnyKey: true}); err != nil {
 				t.Fatalf("jti of another key burnt: %v", err)
 			}
 		}
@@ -351,7 +351,7 @@ func TestReplayCacheFailureRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := v.Verify(t.Context(), Request{Proof: mutate(t, seedKey(t, 7), nil, nil), Method: "POST", URL: api})
+	p, err := v.Verify(t.Context(), Request{Proof: mutate(t, seedKey(t, 7), nil, nil), Method: "POST", URL: api, NoAccessToken: true, AnyKey: true})
 	var pe *protocol.Error
 	if !errors.Is(err, ErrCacheFull) || errors.As(err, &pe) || p != nil {
 		t.Fatalf("Verify = %v, %v; want the cache's error, not a protocol error", p, err)
@@ -379,7 +379,7 @@ func TestNonce(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			now := t0
 			v := newVerifier(t, &now, WithNonce(fixedNonce{}))
-			_, err := v.Verify(t.Context(), Request{Proof: tt.proof, Method: "POST", URL: api})
+			_, err := v.Verify(t.Context(), Request{Proof: tt.proof, Method: "POST", URL: api, NoAccessToken: true, AnyKey: true})
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -387,7 +387,7 @@ func TestNonce(t *testing.T) {
 	}
 	var pe *protocol.Error
 	now := t0
-	_, err := newVerifier(t, &now, WithNonce(fixedNonce{})).Verify(t.Context(), Request{Proof: mutate(t, key, nil, nil), Method: "POST", URL: api})
+	_, err := newVerifier(t, &now, WithNonce(fixedNonce{})).Verify(t.Context(), Request{Proof: mutate(t, key, nil, nil), Method: "POST", URL: api, NoAccessToken: true, AnyKey: true})
 	if !errors.As(err, &pe) || pe.Code != protocol.CodeUseDPoPNonce {
 		t.Fatalf("missing nonce: %v, want code use_dpop_nonce", err)
 	}
@@ -444,7 +444,7 @@ func TestOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := t0
-			_, err := newVerifier(t, &now, tt.opt).Verify(t.Context(), Request{Proof: tt.proof, Method: "POST", URL: api})
+			_, err := newVerifier(t, &now, tt.opt).Verify(t.Context(), Request{Proof: tt.proof, Method: "POST", URL: api, NoAccessToken: true, AnyKey: true})
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -528,5 +528,25 @@ func TestVerifyRefusesSignaturePerAlg(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnstatedBindingRefused: a Request that leaves the token or the key
+// unsaid is a caller's mistake, refused before anything else, never read
+// as "skip that check".
+func TestUnstatedBindingRefused(t *testing.T) {
+	key := seedKey(t, 7)
+	proof := mutate(t, key, nil, nil)
+	for _, r := range []Request{
+		{Proof: proof, Method: "POST", URL: api, JKT: key.Thumbprint()},
+		{Proof: proof, Method: "POST", URL: api, AccessToken: "tok"},
+		{Proof: proof, Method: "POST", URL: api},
+		{Proof: proof, Method: "POST", URL: api, AccessToken: "tok", NoAccessToken: true, JKT: key.Thumbprint()},
+		{Proof: proof, Method: "POST", URL: api, AccessToken: "tok", JKT: key.Thumbprint(), AnyKey: true},
+	} {
+		now := t0
+		if _, err := newVerifier(t, &now).Verify(t.Context(), r); !errors.Is(err, ErrUnstatedBinding) {
+			t.Errorf("%+v: err = %v, want ErrUnstatedBinding", r, err)
+		}
 	}
 }

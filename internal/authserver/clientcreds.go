@@ -49,7 +49,7 @@ func (s *Server) optionalProofKey(r *http.Request) (string, error) {
 	if _, sent := r.Header[http.CanonicalHeaderKey("DPoP")]; !sent {
 		return "", nil
 	}
-	p, err := s.checkProof(r.Context(), r, "", "")
+	p, err := s.checkNewKeyProof(r.Context(), r)
 	if err != nil {
 		return "", err
 	}

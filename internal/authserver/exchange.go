@@ -23,7 +23,7 @@ func (s *Server) grantExchange(r *http.Request, c *client, form url.Values) (*to
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.checkProof(ctx, r, subject.Cnf.JKT, ""); err != nil {
+	if _, err := s.checkProof(ctx, r, subject.Cnf.JKT); err != nil {
 		return nil, err
 	}
 	claims, err := narrowClaims(subject, form)

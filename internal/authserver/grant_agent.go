@@ -77,7 +77,7 @@ func (s *Server) grantAgent(r *http.Request, c *client, form url.Values) (*token
 	if !req.checksum.Equal(checksum.Checksum(agent.Checksum)) {
 		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent")
 	}
-	if _, err := s.checkProof(ctx, r, agent.JKT, ""); err != nil {
+	if _, err := s.checkProof(ctx, r, agent.JKT); err != nil {
 		return nil, err
 	}
 	var del *delegation
@@ -151,89 +151,111 @@ func (s *Server) ownAgent(ctx context.Context, c *client, id string) (*store.Age
 	return a, nil
 }
 
+// stepGrant is what a grant for a step of a run decides on, read inside
+// the grant's transaction: the run (locked until it commits), the
+// workflow version the run follows, the step's definition and state, the
+// agent asking, and the delegation it presents. Outside a run
+// (issueWithoutRun) only agent is set.
+type stepGrant struct {
+	run   *store.Run
+	wf    *WorkflowDef
+	def   *StepDef
+	st    *store.Step
+	agent *store.Agent
+	del   *delegation // nil without a delegation_assertion
+	// renewal: the agent holds the step already, as found once a broken
+	// holding was freed.
+	renewal bool
+}
+
+func (g *stepGrant) hasAssertion() bool { return g.del != nil }
+
 // issueForStep applies the run-state checks of §6.2 and moves the step to
 // in_progress, all inside the caller's transaction. It also returns the
 // revocations of a broken holding it freed on the way.
 func (s *Server) issueForStep(ctx context.Context, tx store.Tx, c *client, a *store.Agent, req *agentRequest, del *delegation) (*token.Claims, []*store.Revocation, error) {
-	run, wf, def, st, err := s.lockStep(ctx, tx, c, req.runID, req.step)
+	g, err := s.lockStep(ctx, tx, c, req.runID, req.step)
 	if err != nil {
 		return nil, nil, err
 	}
-	freed, err := s.freeBrokenHolding(ctx, tx, run, st, a.AgentID, del != nil)
+	g.agent, g.del = a, del
+	freed, err := s.freeBrokenHolding(ctx, tx, g)
 	if err != nil {
 		return nil, nil, err
 	}
-	renewal := st.State == store.StepInProgress && st.Holder == a.AgentID
-	if err := checkAssignment(run, def, st, a.AgentID, del != nil, renewal); err != nil {
+	st := g.st
+	g.renewal = st.State == store.StepInProgress && st.Holder == a.AgentID
+	if err := g.checkAssignment(); err != nil {
 		return nil, nil, err
 	}
-	h, err := s.stepChain(ctx, tx, run, wf, def, st, a, del, renewal)
+	h, err := s.stepChain(ctx, tx, g)
 	if err != nil {
 		return nil, nil, err
 	}
-	scope, err := grantScope(req.scopes, def.Scopes, a.Scopes)
+	scope, err := grantScope(req.scopes, g.def.Scopes, a.Scopes)
 	if err != nil {
 		return nil, nil, err
 	}
-	aud, err := grantAudience(req.resource, def.Audience, a.Audiences)
+	aud, err := grantAudience(req.resource, g.def.Audience, a.Audiences)
 	if err != nil {
 		return nil, nil, err
 	}
 	// A renewal leaves the step as it is: no write (the run stays locked
 	// until this transaction ends either way).
-	if !renewal || !h.sameAs(st) {
+	if !g.renewal || !h.sameAs(st) {
 		st.State, st.Holder, st.Chain, st.Parent, st.ChainVersions = store.StepInProgress, a.AgentID, h.chain, h.parent, h.versions
-		if err := tx.SaveRun(ctx, run); err != nil {
+		if err := tx.SaveRun(ctx, g.run); err != nil {
 			return nil, nil, err
 		}
 	}
-	claims := s.intentClaims(a, scope, aud, h.chain, run, wf, def.ID)
+	claims := s.intentClaims(g, scope, aud, h.chain)
 	return claims, freed, s.recordIssued(ctx, tx, claims, a, h.parent, store.TokenIntent)
 }
 
 // lockStep reads and locks the run and finds the requested step.
-func (s *Server) lockStep(ctx context.Context, tx store.Tx, c *client, runID, stepID string) (*store.Run, *WorkflowDef, *StepDef, *store.Step, error) {
+func (s *Server) lockStep(ctx context.Context, tx store.Tx, c *client, runID, stepID string) (*stepGrant, error) {
 	run, err := tx.RunForUpdate(ctx, runID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && run.ClientID != c.id) {
-		return nil, nil, nil, nil, errStep("unknown_run", nil, "no such run for this client")
+		return nil, errStep("unknown_run", nil, "no such run for this client")
 	}
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	if run.Status != store.RunActive {
-		return nil, nil, nil, nil, errStep("run_"+run.Status, nil, "run is %s", run.Status)
+		return nil, errStep("run_"+run.Status, nil, "run is %s", run.Status)
 	}
 	wf, err := s.workflowDef(ctx, tx, run.WorkflowID, run.WorkflowVersion)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	def, st := wf.step(stepID), runStep(run, stepID)
 	if def == nil || st == nil {
-		return nil, nil, nil, nil, errStep("unknown_step", nil, "run has no step %q", stepID)
+		return nil, errStep("unknown_step", nil, "run has no step %q", stepID)
 	}
-	return run, wf, def, st, nil
+	return &stepGrant{run: run, wf: wf, def: def, st: st}, nil
 }
 
-// checkAssignment decides whether agentID may hold step st now.
-func checkAssignment(run *store.Run, def *StepDef, st *store.Step, agentID string, hasAssertion, renewal bool) error {
+// checkAssignment decides whether the agent may hold the step now.
+func (g *stepGrant) checkAssignment() error {
+	def := g.def
 	if def.Kind != kindAgent {
 		return errStep("approval_step", nil, "step %q is an approval step; only an approver completes it", def.ID)
 	}
-	if def.Agent != agentID && (len(def.DelegatedBy) > 0 || !hasAssertion) {
+	if def.Agent != g.agent.AgentID && (len(def.DelegatedBy) > 0 || !g.hasAssertion()) {
 		return errStep("wrong_agent", nil, "step %q is assigned to another agent", def.ID)
 	}
-	switch st.State {
+	switch g.st.State {
 	case store.StepCompleted:
 		return errStep("step_completed", nil, "step %q is already completed", def.ID)
 	case store.StepPending:
-		missing := missingSteps(run, def)
+		missing := missingSteps(g.run, def)
 		return errStep("dependencies_not_completed", missing, "step %q waits for %s", def.ID, strings.Join(missing, ", "))
 	case store.StepInProgress:
-		if !renewal {
+		if !g.renewal {
 			return errStep("step_in_progress", nil, "step %q is held by another agent", def.ID)
 		}
 	}
-	if len(def.DelegatedBy) > 0 && !hasAssertion && !renewal {
+	if len(def.DelegatedBy) > 0 && !g.hasAssertion() && !g.renewal {
 		return errStep("delegation_required", nil, "step %q must be delegated by one of %v", def.ID, def.DelegatedBy)
 	}
 	return nil
@@ -290,12 +312,16 @@ func (s *Server) issueWithoutRun(ctx context.Context, tx store.Tx, c *client, a 
 		return nil, err
 	}
 	chain := []string{a.AgentID}
-	claims := s.intentClaims(a, scope, aud, chain, nil, nil, "")
+	claims := s.intentClaims(&stepGrant{agent: a}, scope, aud, chain)
 	return claims, s.recordIssued(ctx, tx, claims, a, "", store.TokenIntent)
 }
 
 // intentClaims builds the §7 claims from server-side state only.
-func (s *Server) intentClaims(a *store.Agent, scope, aud string, chain []string, run *store.Run, wf *WorkflowDef, step string) *token.Claims {
+func (s *Server) intentClaims(g *stepGrant, scope, aud string, chain []string) *token.Claims {
+	a, run, step := g.agent, g.run, ""
+	if g.def != nil {
+		step = g.def.ID
+	}
 	now := s.now()
 	in := &token.Intent{
 		ExecutedBy: a.AgentID, DelegationChain: chain, DelegationChainHash: token.ChainHash(chain),

@@ -10,10 +10,21 @@ import (
 	"github.com/ajwt/ajwt/token"
 )
 
-// checkProof verifies the request's DPoP proof at the token endpoint,
-// with that endpoint's status for failures (400, §6.2).
-func (s *Server) checkProof(ctx context.Context, r *http.Request, jkt, accessToken string) (*dpop.Proof, error) {
-	p, err := s.verifyProof(ctx, r, jkt, accessToken)
+// checkProof verifies the DPoP proof of a token request by the key jkt
+// (a registered agent key, or the key of the token being exchanged), with
+// the token endpoint's status for failures (400, §6.2).
+func (s *Server) checkProof(ctx context.Context, r *http.Request, jkt string) (*dpop.Proof, error) {
+	return s.tokenEndpointProof(ctx, r, dpop.Request{JKT: jkt, NoAccessToken: true})
+}
+
+// checkNewKeyProof verifies the DPoP proof of a token request by a key no
+// token is bound to yet: the one the issued token will be bound to.
+func (s *Server) checkNewKeyProof(ctx context.Context, r *http.Request) (*dpop.Proof, error) {
+	return s.tokenEndpointProof(ctx, r, dpop.Request{AnyKey: true, NoAccessToken: true})
+}
+
+func (s *Server) tokenEndpointProof(ctx context.Context, r *http.Request, binding dpop.Request) (*dpop.Proof, error) {
+	p, err := s.verifyProof(ctx, r, binding)
 	if err != nil {
 		return nil, tokenEndpointProofErr(err)
 	}
@@ -21,10 +32,10 @@ func (s *Server) checkProof(ctx context.Context, r *http.Request, jkt, accessTok
 }
 
 // verifyProof verifies the request's DPoP proof for this endpoint (htu is
-// built from the configured issuer, never from the Host header), bound to
-// jkt and, when accessToken is set, to that token (ath). Failures have the
+// built from the configured issuer, never from the Host header) with the
+// binding (token and key) the caller states. Failures have the
 // resource-server status (401).
-func (s *Server) verifyProof(ctx context.Context, r *http.Request, jkt, accessToken string) (*dpop.Proof, error) {
+func (s *Server) verifyProof(ctx context.Context, r *http.Request, binding dpop.Request) (*dpop.Proof, error) {
 	proofs := r.Header.Values("DPoP")
 	if len(proofs) == 0 {
 		return nil, protocol.ErrMissingProof.WithDescription("DPoP proof required")
@@ -32,9 +43,8 @@ func (s *Server) verifyProof(ctx context.Context, r *http.Request, jkt, accessTo
 	if len(proofs) > 1 {
 		return nil, protocol.ErrMalformedProof.WithDescription("exactly one DPoP header allowed")
 	}
-	p, err := s.proofs.Verify(ctx, dpop.Request{
-		Proof: proofs[0], Method: r.Method, URL: s.cfg.Issuer + r.URL.EscapedPath(), AccessToken: accessToken, JKT: jkt,
-	})
+	binding.Proof, binding.Method, binding.URL = proofs[0], r.Method, s.cfg.Issuer+r.URL.EscapedPath()
+	p, err := s.proofs.Verify(ctx, binding)
 	return p, proofCacheErr(err)
 }
 
@@ -89,6 +99,6 @@ func (s *Server) requireProof(ctx context.Context, r *http.Request, c *token.Cla
 	if scheme != protocol.SchemeDPoP {
 		return protocol.ErrMissingProof.WithDescription("a DPoP-bound token must be sent with the DPoP scheme and a proof of its key")
 	}
-	_, err := s.verifyProof(ctx, r, c.Cnf.JKT, raw)
+	_, err := s.verifyProof(ctx, r, dpop.Request{JKT: c.Cnf.JKT, AccessToken: raw})
 	return err
 }
