@@ -18,7 +18,7 @@ func (e *env) demoCmd() *cobra.Command {
 	var htmlPath string
 	cmd := &cobra.Command{
 		Use:   "demo [--json] [--html FILE]",
-		Short: "Run the vulnerability-patching workflow and 20 attacks, legacy OAuth vs ajwt",
+		Short: "Run the vulnerability-patching workflow and 25 attacks, legacy OAuth vs ajwt",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := os.MkdirTemp("", "ajwt-demo-")
