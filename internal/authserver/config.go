@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ajwt/ajwt/internal/yamlerr"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
 )
@@ -103,11 +104,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
-		}
-		return nil, fmt.Errorf("config: %w", err)
+		var root yaml.Node
+		_ = yaml.Unmarshal(data, &root) // for the key names of type errors
+		return nil, fmt.Errorf("config: %s", yamlerr.Describe(err, &root))
 	}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -168,8 +167,10 @@ func (c *Config) check() error {
 		return fmt.Errorf("config: dpop_iat_window %s: want 1s to 5m", c.DPoPIATWindow)
 	case c.FeedMaxWaiters < 0 || c.FeedMaxWaitersPerAddr < 0:
 		return fmt.Errorf("config: feed_max_waiters and feed_max_waiters_per_address: want 1 or more")
-	case c.RunsPerMinute < 0:
-		return fmt.Errorf("config: runs_per_minute %d: want a positive number", c.RunsPerMinute)
+	case c.RunsPerMinute < 0 || c.FailureLimit < 0 || c.RequestLimit < 0:
+		return fmt.Errorf("config: runs_per_minute, failed_grants_per_minute and token_requests_per_second: want positive numbers")
+	case c.KeyRefresh < 0 || c.FeedPoll < 0:
+		return fmt.Errorf("config: key_refresh and feed_poll: want positive durations")
 	case c.MaxDelegations < 0 || c.MaxDelegations > protocol.MaxDelegationDepth:
 		return fmt.Errorf("config: max_delegation_depth %d: want 0 to %d", c.MaxDelegations, protocol.MaxDelegationDepth)
 	}
