@@ -113,7 +113,7 @@ func checkClaimedChecksum(claimed string, sum checksum.Checksum) error {
 		return errBadRequest("agent_checksum: want sha256:<64 lowercase hex>")
 	}
 	if !c.Equal(sum) {
-		return newErr(protocol.CodeAgentChecksumMismatch, http.StatusBadRequest, "agent_checksum does not match the spec (server computed %s)", sum)
+		return newErr(protocol.CodeAgentChecksumMismatch, http.StatusBadRequest, "agent_checksum does not match the spec (server computed %s; `ajwt checksum --canonical FILE` shows the hashed form)", sum)
 	}
 	return nil
 }

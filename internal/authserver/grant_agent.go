@@ -75,7 +75,7 @@ func (s *Server) grantAgent(r *http.Request, c *client, form url.Values) (*token
 		return nil, errBadRequest("agent %s requires run_id and workflow_step", agent.AgentID)
 	}
 	if !req.checksum.Equal(checksum.Checksum(agent.Checksum)) {
-		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent")
+		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent: compare the canonical form of the running spec (`ajwt checksum --canonical FILE`) with the registered one")
 	}
 	if _, err := s.checkProof(ctx, r, agent.JKT); err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func (s *Server) lockAgent(ctx context.Context, tx store.Tx, c *client, req *age
 	case a.WorkflowRequired && req.runID == "":
 		return nil, errBadRequest("agent %s requires run_id and workflow_step", a.AgentID)
 	case !req.checksum.Equal(checksum.Checksum(a.Checksum)):
-		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent")
+		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent: compare the canonical form of the running spec (`ajwt checksum --canonical FILE`) with the registered one")
 	case a.JKT != checked.JKT:
 		return nil, tokenEndpointProofErr(protocol.ErrKeyMismatch.WithDescription("the agent was registered with another key during the grant"))
 	}

@@ -131,7 +131,9 @@ func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// checkRunOwner: only the client owning every agent of a workflow may run it.
+// checkRunOwner: only the client owning every agent of a workflow may run
+// it, and not while one of them is revoked: the run could never finish,
+// and would sit in the store waiting for a step no agent may take.
 func (s *Server) checkRunOwner(ctx context.Context, tx store.Tx, def *WorkflowDef, clientID string) error {
 	for _, st := range def.Steps {
 		if st.Kind != kindAgent {
@@ -143,6 +145,9 @@ func (s *Server) checkRunOwner(ctx context.Context, tx store.Tx, def *WorkflowDe
 		}
 		if err != nil || a.ClientID != clientID {
 			return errForbidden("workflow uses agent %s, which does not belong to this client", st.Agent)
+		}
+		if a.Revoked {
+			return newErr(protocol.CodeAgentRevoked, http.StatusConflict, "workflow uses agent %s, which is revoked: re-register it or change the workflow", st.Agent)
 		}
 	}
 	return nil
