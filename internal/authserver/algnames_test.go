@@ -221,8 +221,9 @@ func TestEd25519NamedDelegationAssertion(t *testing.T) {
 }
 
 // TestEd25519NamedClientAssertion: private_key_jwt with an Ed25519 client
-// key accepts either name; an assertion without kid, by another key, or
-// named Ed25519 for a P-256 client key is refused.
+// key accepts either name, and no kid when the client has one key; an
+// assertion without kid for a client with several keys, by another key,
+// or named Ed25519 for a P-256 client key is refused.
 func TestEd25519NamedClientAssertion(t *testing.T) {
 	ed, _ := keys.Generate(keys.EdDSA, nil)
 	ec, _ := keys.Generate(keys.ES256, nil)
@@ -230,7 +231,8 @@ func TestEd25519NamedClientAssertion(t *testing.T) {
 	edPub, _ := json.Marshal(ed.Public())
 	ecPub, _ := json.Marshal(ec.Public())
 	cfg := testConfig + "  - client_id: ed-app\n    scopes: [repo:read]\n    jwks: {keys: [" + string(edPub) + "]}\n" +
-		"  - client_id: ec-app\n    scopes: [repo:read]\n    jwks: {keys: [" + string(ecPub) + "]}\n"
+		"  - client_id: ec-app\n    scopes: [repo:read]\n    jwks: {keys: [" + string(ecPub) + "]}\n" +
+		"  - client_id: two-app\n    scopes: [repo:read]\n    jwks: {keys: [" + string(edPub) + ", " + string(ecPub) + "]}\n"
 	h := newHarnessAt(t, t.TempDir()+"/db", cfg)
 	assertion := func(client string, by *keys.Signer, alg, kid, jti string) string {
 		header := map[string]any{"alg": alg}
@@ -247,7 +249,9 @@ func TestEd25519NamedClientAssertion(t *testing.T) {
 	}{
 		{"Ed25519", assertion("ed-app", ed, "Ed25519", ed.KeyID(), "a1"), 200},
 		{"EdDSA", assertion("ed-app", ed, "EdDSA", ed.KeyID(), "a2"), 200},
-		{"Ed25519 without kid", assertion("ed-app", ed, "Ed25519", "", "a3"), 401},
+		{"Ed25519 without kid, the client's only key", assertion("ed-app", ed, "Ed25519", "", "a3"), 200},
+		{"without kid, the client has two keys", assertion("two-app", ed, "Ed25519", "", "a9"), 401},
+		{"without kid, by another key", assertion("ed-app", other, "Ed25519", "", "a10"), 401},
 		{"Ed25519 by another key", assertion("ed-app", other, "Ed25519", ed.KeyID(), "a4"), 401},
 		{"Ed25519 key named ES256", assertion("ed-app", ed, "ES256", ed.KeyID(), "a5"), 401},
 		{"Ed25519 for a P-256 client key", assertion("ec-app", ec, "Ed25519", ec.KeyID(), "a6"), 401},

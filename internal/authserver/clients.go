@@ -88,7 +88,12 @@ func (c *client) hasScope(s string) bool { return slices.Contains(c.scopes, s) }
 // PROTOCOL.md §3): go-jose v4.1.9 knows only the name EdDSA.
 func (c *client) assertionKey(kid string) (any, bool) {
 	if kid == "" {
-		return nil, false
+		// kid is optional (RFC 7515 §4.1.4, RFC 7523): without one, the
+		// client's only key, never a guess among several.
+		if len(c.jwks.Keys) != 1 {
+			return nil, false
+		}
+		return keys.JOSEVerificationKey(c.jwks.Keys[0].Key), true
 	}
 	found := c.jwks.Key(kid)
 	if len(found) == 0 {

@@ -71,6 +71,10 @@ type AgentConfig struct {
 	Audiences        []string  `yaml:"audiences"`
 	MayDelegateTo    []string  `yaml:"may_delegate_to"`
 	WorkflowRequired *bool     `yaml:"workflow_required"`
+	// KeySource is "derived" (the default: the shim derives the key from
+	// the spec, §3) or "external" (a key held elsewhere, which a spec
+	// change does not change).
+	KeySource string `yaml:"key_source"`
 }
 
 // WorkflowDecl is the §4.2 body plus workflow_id.
@@ -174,7 +178,24 @@ func (c *Config) check() error {
 	case c.MaxDelegations < 0 || c.MaxDelegations > protocol.MaxDelegationDepth:
 		return fmt.Errorf("config: max_delegation_depth %d: want 0 to %d", c.MaxDelegations, protocol.MaxDelegationDepth)
 	}
+	if err := c.checkAgents(); err != nil {
+		return err
+	}
 	return c.checkClients()
+}
+
+const (
+	keySourceDerived  = "derived"
+	keySourceExternal = "external"
+)
+
+func (c *Config) checkAgents() error {
+	for i, a := range c.Agents {
+		if a.KeySource != "" && a.KeySource != keySourceDerived && a.KeySource != keySourceExternal {
+			return fmt.Errorf("config: agents[%d] (%s).key_source: want derived or external, got %q", i, a.AgentID, a.KeySource)
+		}
+	}
+	return nil
 }
 
 func (c *Config) checkClients() error {
