@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/discovery"
 	"io"
 	"net/http"
 	"net/url"
@@ -30,19 +31,12 @@ type Config struct {
 type Client struct {
 	cfg  Config
 	hc   *http.Client
-	meta metadata
+	meta *discovery.Metadata
 
 	mu         sync.Mutex
 	nonce      string // last DPoP-Nonce from the IdP
 	appToken   string
 	appExpires time.Time
-}
-
-type metadata struct {
-	Issuer            string `json:"issuer"`
-	TokenEndpoint     string `json:"token_endpoint"`
-	AgentRegistration string `json:"agent_registration_endpoint"`
-	RunEndpoint       string `json:"run_endpoint"`
 }
 
 // New discovers the IdP's metadata (RFC 8414).
@@ -57,12 +51,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.cfg.Now == nil {
 		c.cfg.Now = time.Now
 	}
-	issuer := strings.TrimSuffix(cfg.Issuer, "/")
-	if err := c.getJSON(ctx, issuer+"/.well-known/oauth-authorization-server", "", &c.meta); err != nil {
-		return nil, fmt.Errorf("client: metadata: %w", err)
-	}
-	if c.meta.Issuer != issuer || c.meta.TokenEndpoint == "" {
-		return nil, fmt.Errorf("client: metadata names issuer %q, want %q", c.meta.Issuer, issuer)
+	var err error
+	if c.meta, err = discovery.Fetch(ctx, c.hc, cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	return c, nil
 }

@@ -2,13 +2,10 @@ package middleware
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/ajwt/ajwt/internal/discovery"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,56 +22,14 @@ type Metadata struct {
 	RevocationFeed string `json:"revocation_feed_endpoint"`
 }
 
-const maxDocument = 1 << 20
-
 // FetchMetadata reads the issuer's metadata and checks that it names the
 // same issuer (RFC 8414 §3.3).
 func FetchMetadata(ctx context.Context, hc *http.Client, issuer string) (*Metadata, error) {
-	var m Metadata
-	if _, err := getJSON(ctx, hc, strings.TrimSuffix(issuer, "/")+"/.well-known/oauth-authorization-server", &m); err != nil {
-		return nil, fmt.Errorf("middleware: issuer metadata: %w", err)
-	}
-	if m.Issuer != strings.TrimSuffix(issuer, "/") || m.JWKSURI == "" {
-		return nil, fmt.Errorf("middleware: issuer metadata names issuer %q, want %q", m.Issuer, issuer)
-	}
-	return &m, nil
-}
-
-// getJSON GETs url into v and returns the response's cache lifetime.
-func getJSON(ctx context.Context, hc *http.Client, url string, v any) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	m, err := discovery.Fetch(ctx, hc, issuer)
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("middleware: %w", err)
 	}
-	res, err := hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: %s", url, res.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(res.Body, maxDocument))
-	if err != nil {
-		return 0, err
-	}
-	return maxAge(res.Header.Get("Cache-Control")), json.Unmarshal(data, v)
-}
-
-// maxAge reads max-age from Cache-Control (0 when absent or no-store).
-func maxAge(cc string) time.Duration {
-	for _, part := range strings.Split(cc, ",") {
-		part = strings.TrimSpace(strings.ToLower(part))
-		if part == "no-store" || part == "no-cache" {
-			return 0
-		}
-		if v, ok := strings.CutPrefix(part, "max-age="); ok {
-			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				return time.Duration(n) * time.Second
-			}
-		}
-	}
-	return 0
+	return &Metadata{Issuer: m.Issuer, JWKSURI: m.JWKSURI, RevocationFeed: m.RevocationFeed}, nil
 }
 
 // RemoteKeySet is a token.KeySource over the IdP's JWKS: keys are cached
@@ -186,7 +141,7 @@ func (s *RemoteKeySet) startFetch(ctx context.Context, now time.Time) <-chan str
 // fetch refetches the set; on failure the old keys stay.
 func (s *RemoteKeySet) fetch(ctx context.Context, now time.Time) {
 	var set jose.JSONWebKeySet
-	age, err := getJSON(ctx, s.client, s.url, &set)
+	age, err := discovery.GetJSON(ctx, s.client, s.url, &set)
 	if err != nil {
 		return
 	}

@@ -217,14 +217,3 @@ func TestRemoteKeySetUnknownKidWaitIsBounded(t *testing.T) {
 		}
 	})
 }
-
-func TestMaxAge(t *testing.T) {
-	tests := map[string]time.Duration{
-		"max-age=60": time.Minute, "public, max-age=10": 10 * time.Second, "no-store": 0, "": 0, "max-age=x": 0,
-	}
-	for in, want := range tests {
-		if got := maxAge(in); got != want {
-			t.Errorf("maxAge(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"github.com/ajwt/ajwt/internal/discovery"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -277,7 +278,7 @@ func (r *Revocations) poll(ctx context.Context, wait time.Duration) error {
 	}
 	r.mu.RUnlock()
 	var page feedPage
-	if _, err := getJSON(ctx, r.client, u, &page); err != nil {
+	if _, err := discovery.GetJSON(ctx, r.client, u, &page); err != nil {
 		return err
 	}
 	r.Add(page.Revoked)
