@@ -178,9 +178,11 @@ func (a *Agent) postWithProof(ctx context.Context, s *keys.Signer, form url.Valu
 	}
 }
 
-// Complete reports the agent's step done (§5), with the step's own token.
+// Complete reports the agent's step done (§5), with the step's own token:
+// one the agent already holds for that run and step (for whatever
+// resource), or a new one.
 func (a *Agent) Complete(ctx context.Context, runID, step string) (*Run, error) {
-	src := a.source(runID, step, sourceOptions{})
+	src := a.sourceFor(runID, step)
 	tok, err := src.Token(ctx)
 	if err != nil {
 		return nil, err
@@ -247,4 +249,19 @@ func randomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// sourceFor returns a token source the agent already has for the run's
+// step, so that completing a step does not cost a grant; the IdP takes
+// the step's intent token whatever its audience.
+func (a *Agent) sourceFor(runID, step string) *tokenSource {
+	a.mu.Lock()
+	for k, s := range a.sources {
+		if k.run == runID && k.step == step {
+			a.mu.Unlock()
+			return s
+		}
+	}
+	a.mu.Unlock()
+	return a.source(runID, step, sourceOptions{})
 }

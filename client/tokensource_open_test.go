@@ -12,6 +12,7 @@ import (
 
 	"github.com/ajwt/ajwt/client"
 	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/internal/idptest"
 	"github.com/ajwt/ajwt/keys"
 )
 
@@ -113,5 +114,64 @@ func TestTransportClosesBodies(t *testing.T) {
 				t.Errorf("%s (GetBody %v): body closed %d times, want 1", tt.name, getBody, n)
 			}
 		}
+	}
+}
+
+// TestTransportDropsSpentToken: a one-time route's token_used refusal is
+// returned as is (the call is not repeated), and the spent token is
+// invalidated so that the next call gets a fresh one.
+func TestTransportDropsSpentToken(t *testing.T) {
+	key, _ := keys.Generate(keys.ES256, nil)
+	src := &ownSource{tok: &client.Token{AccessToken: "spent", ProofKey: key}}
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		rw.Header().Set("WWW-Authenticate", `DPoP error="invalid_token", error_description="token_used", algs="ES256 Ed25519 EdDSA RS256"`)
+		rw.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	res, err := (&http.Client{Transport: &client.Transport{Source: src}}).Post(srv.URL+"/merge", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized || calls.Load() != 1 || src.invalidated.Load() != 1 {
+		t.Fatalf("status %d, %d calls, %d invalidations; want 401, 1, 1", res.StatusCode, calls.Load(), src.invalidated.Load())
+	}
+}
+
+// countingTransport counts the grants (POST /token) a client makes.
+type countingTransport struct{ grants atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") && r.Header.Get("DPoP") != "" {
+		c.grants.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestCompleteReusesTheStepToken: an agent that worked with a token for a
+// resource completes its step with that token, not a second grant.
+func TestCompleteReusesTheStepToken(t *testing.T) {
+	w := newWorld(t, idptest.Config)
+	ctx := context.Background()
+	counter := &countingTransport{}
+	c, err := client.New(ctx, client.Config{Issuer: w.idp.URL, ClientID: "app", ClientSecret: "app-secret", HTTPClient: &http.Client{Transport: counter}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	planner, _ := c.Agent(spec("planner"), client.DerivedKey(master))
+	run, err := c.StartRun(ctx, "wf", "user:alice", map[string]string{"repo": "acme/web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planner.TokenSource(run.ID, "plan", client.WithResource("https://forge.example")).Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planner.Complete(ctx, run.ID, "plan"); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.grants.Load(); n != 1 {
+		t.Fatalf("%d agent grants, want 1 (Complete reuses the step's token)", n)
 	}
 }

@@ -47,15 +47,20 @@ func (t *Transport) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	switch retry := retryReason(res); {
+	case retry == "token_used":
+		// Spent by an earlier call of a one-time route: this call is
+		// refused as it is (retrying would repeat a one-time action the
+		// caller did not ask twice for), but the next one gets a fresh
+		// token instead of the spent one.
+		t.invalidate(tok)
+		return res, nil
 	case retry == "" || !replayable(req):
 		return res, nil
 	case retry == "use_dpop_nonce":
 		drain(res)
 		return t.send(req, tok, res.Header.Get("DPoP-Nonce"))
 	default: // expired token: one fresh token
-		if inv, ok := t.Source.(Invalidator); ok {
-			inv.Invalidate(tok)
-		}
+		t.invalidate(tok)
 		fresh, err := t.Source.Token(req.Context())
 		if err != nil {
 			return res, nil
@@ -102,7 +107,14 @@ func (t *Transport) base() http.RoundTripper {
 	return http.DefaultTransport
 }
 
-// retryReason reads a 401 challenge: "use_dpop_nonce", "expired" or "".
+func (t *Transport) invalidate(tok *Token) {
+	if inv, ok := t.Source.(Invalidator); ok {
+		inv.Invalidate(tok)
+	}
+}
+
+// retryReason reads a 401 challenge: "use_dpop_nonce", "expired",
+// "token_used" or "".
 func retryReason(res *http.Response) string {
 	if res.StatusCode != http.StatusUnauthorized {
 		return ""
@@ -113,6 +125,8 @@ func retryReason(res *http.Response) string {
 		return "use_dpop_nonce"
 	case strings.Contains(h, `error="invalid_token"`) && strings.Contains(strings.ToLower(h), "expired"):
 		return "expired"
+	case strings.Contains(h, `error="invalid_token"`) && strings.Contains(h, `error_description="token_used"`):
+		return "token_used"
 	}
 	return ""
 }
