@@ -175,9 +175,10 @@ func delegated(st *store.Step) bool { return len(st.Chain) > 1 || st.Parent != "
 // stepChain works out how a new step token is held, from server-side
 // records only. The agents it reads stay locked until the grant commits
 // (§6.3: every check holds at the moment of issuance).
-func (s *Server) stepChain(ctx context.Context, tx store.Tx, run *store.Run, wf *WorkflowDef, def *StepDef, st *store.Step, a *store.Agent, d *delegation, renewal bool) (*holding, error) {
+func (s *Server) stepChain(ctx context.Context, tx store.Tx, g *stepGrant) (*holding, error) {
+	run, def, st, a, d := g.run, g.def, g.st, g.agent, g.del
 	if d == nil {
-		if renewal && delegated(st) {
+		if g.renewal && delegated(st) {
 			// Kept on the step, and found intact by freeBrokenHolding.
 			return &holding{chain: st.Chain, parent: st.Parent, versions: st.ChainVersions}, nil
 		}
@@ -202,7 +203,7 @@ func (s *Server) stepChain(ctx context.Context, tx store.Tx, run *store.Run, wf 
 	if err := allowDelegation(def, delegator, a.AgentID); err != nil {
 		return nil, err
 	}
-	return s.extendChain(ctx, tx, run, wf, d.delegator, a.AgentID)
+	return s.extendChain(ctx, tx, g, d.delegator)
 }
 
 // allowDelegation applies §6.3: a step's delegated_by names every agent
@@ -225,10 +226,12 @@ func allowDelegation(def *StepDef, delegator *store.Agent, delegate string) erro
 	return nil
 }
 
-// extendChain appends delegate to the delegator's own chain in the run
-// and records the versions of the chain's agents.
-func (s *Server) extendChain(ctx context.Context, tx store.Tx, run *store.Run, wf *WorkflowDef, delegator, delegate string) (*holding, error) {
-	max := wf.maxDepth(s.cfg.MaxDelegations)
+// extendChain appends the grant's agent (the delegate) to the
+// delegator's own chain in the run and records the versions of the
+// chain's agents.
+func (s *Server) extendChain(ctx context.Context, tx store.Tx, g *stepGrant, delegator string) (*holding, error) {
+	run, delegate := g.run, g.agent.AgentID
+	max := g.wf.maxDepth(s.cfg.MaxDelegations)
 	if max == 0 {
 		return nil, errDelegation("workflow %s allows no delegation", run.WorkflowID)
 	}
@@ -383,7 +386,8 @@ func agentGone(ctx context.Context, tx store.Tx, id string, version int) (string
 // fresh grant can take it; the holder renewing without a new assertion is
 // refused instead (§6.3). The holder renewing a step it holds directly is
 // the agent just checked: nothing to read.
-func (s *Server) freeBrokenHolding(ctx context.Context, tx store.Tx, run *store.Run, st *store.Step, agentID string, hasAssertion bool) ([]*store.Revocation, error) {
+func (s *Server) freeBrokenHolding(ctx context.Context, tx store.Tx, g *stepGrant) ([]*store.Revocation, error) {
+	st, agentID := g.st, g.agent.AgentID
 	if st.State != store.StepInProgress || (!delegated(st) && st.Holder == agentID) {
 		return nil, nil
 	}
@@ -391,8 +395,8 @@ func (s *Server) freeBrokenHolding(ctx context.Context, tx store.Tx, run *store.
 	if err != nil || why == "" {
 		return nil, err
 	}
-	if st.Holder == agentID && !hasAssertion {
+	if st.Holder == agentID && !g.hasAssertion() {
 		return nil, errDelegation("the delegation step %q is held under no longer stands (%s): a fresh delegation assertion is needed", st.ID, why)
 	}
-	return s.releaseStep(ctx, tx, run, st, why)
+	return s.releaseStep(ctx, tx, g.run, st, why)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 
 	"github.com/ajwt/ajwt/internal/strictjson"
 	"github.com/ajwt/ajwt/protocol"
@@ -144,3 +145,5 @@ func isForm(ct string) bool {
 	mt, _, _ := bytes.Cut([]byte(ct), []byte(";"))
 	return string(bytes.TrimSpace(bytes.ToLower(mt))) == "application/x-www-form-urlencoded"
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

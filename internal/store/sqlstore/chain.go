@@ -7,6 +7,100 @@ import (
 	"github.com/ajwt/ajwt/internal/store"
 )
 
+// auditHead is the chain head as the batch's appends advance it: read at
+// the batch's first append, written back once before COMMIT, instead of a
+// read and a write of audit_head per entry.
+type auditHead struct {
+	known, dirty bool
+	seq          int64
+	hash         string
+}
+
+// AppendAudit links e into the chain at once when one writer commits
+// (the head stays in memory for the commit group), else records it in the
+// outbox for the chainer (deferredAudit).
+func (t *tx) AppendAudit(ctx context.Context, e *store.AuditEntry) error {
+	if !t.writable {
+		return errReadOnly
+	}
+	if t.db.d.deferredAudit {
+		return t.appendPending(ctx, e)
+	}
+	h := &t.db.head
+	if !h.known {
+		var err error
+		if h.seq, h.hash, err = t.AuditHead(ctx); err != nil {
+			return err
+		}
+		h.known = true
+	}
+	e.Seq, e.Prev = h.seq+1, h.hash
+	// The time is stored as e.Time.UnixNano(), exactly what HashAudit
+	// reads, even for the zero time (which ns would store as 0, breaking
+	// the chain on the way back).
+	e.Hash = store.HashAudit(e)
+	if _, err := t.exec(ctx, "INSERT INTO audit (seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+		e.Seq, e.Time.UnixNano(), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail, e.Prev, e.Hash); err != nil {
+		return err
+	}
+	h.seq, h.hash, h.dirty = e.Seq, e.Hash, true
+	return nil
+}
+
+// appendPending records e in the outbox; the chainer gives it Seq, Prev
+// and Hash after commit.
+func (t *tx) appendPending(ctx context.Context, e *store.AuditEntry) error {
+	e.Seq, e.Prev, e.Hash = 0, "", ""
+	_, err := t.exec(ctx, "INSERT INTO audit_pending (time, event, client_id, agent_id, run_id, step, outcome, detail) VALUES (?,?,?,?,?,?,?,?)",
+		e.Time.UnixNano(), e.Event, e.ClientID, e.AgentID, e.RunID, e.Step, e.Outcome, e.Detail)
+	t.audited = t.audited || err == nil
+	return err
+}
+
+// Audit returns nothing for limit <= 0, like Revocations.
+func (t *tx) Audit(ctx context.Context, runID string, after int64, limit int) ([]*store.AuditEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	q, args := "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", []any{after, limit}
+	if runID != "" {
+		q, args = "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?", []any{runID, after, limit}
+	}
+	rows, err := t.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.AuditEntry
+	for rows.Next() {
+		var e store.AuditEntry
+		var tm int64
+		if err := rows.Scan(&e.Seq, &tm, &e.Event, &e.ClientID, &e.AgentID, &e.RunID, &e.Step, &e.Outcome, &e.Detail, &e.Prev, &e.Hash); err != nil {
+			return nil, err
+		}
+		e.Time = time.Unix(0, tm)
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) AuditHead(ctx context.Context) (int64, string, error) { return t.readHead(ctx, "") }
+
+// readHead reads the one audit_head row; lock is "" or the dialect's
+// FOR UPDATE.
+func (t *tx) readHead(ctx context.Context, lock string) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := t.scanOne(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+lock, nil, &seq, &hash)
+	return seq, hash, err
+}
+
+// writeHead records the chain's new last entry.
+func (t *tx) writeHead(ctx context.Context, seq int64, hash string) error {
+	_, err := t.exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, hash)
+	return err
+}
+
 // The PostgreSQL audit outbox (migration 003). A transaction that audits
 // inserts into audit_pending and takes no shared lock, so grants on
 // different runs commit in parallel. Chaining happens afterwards, one
