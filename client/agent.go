@@ -251,17 +251,25 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// sourceFor returns a token source the agent already has for the run's
-// step, so that completing a step does not cost a grant; the IdP takes
-// the step's intent token whatever its audience.
+// sourceFor returns a token source of the agent for the run's step that
+// holds a live token, so that completing a step does not cost a grant
+// (the IdP takes the step's intent token whatever its audience); without
+// one, the step's plain source. A source that holds no token is not
+// taken: it may be for a resource the step cannot get a token for.
 func (a *Agent) sourceFor(runID, step string) *tokenSource {
+	now := a.c.cfg.Now()
 	a.mu.Lock()
+	var held []*tokenSource
 	for k, s := range a.sources {
 		if k.run == runID && k.step == step {
-			a.mu.Unlock()
-			return s
+			held = append(held, s)
 		}
 	}
 	a.mu.Unlock()
+	for _, s := range held {
+		if s.live(now) {
+			return s
+		}
+	}
 	return a.source(runID, step, sourceOptions{})
 }

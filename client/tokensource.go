@@ -122,6 +122,13 @@ func (s *tokenSource) Token(ctx context.Context) (*Token, error) {
 	return tok, nil
 }
 
+// live reports whether the source holds a token good beyond renewBefore.
+func (s *tokenSource) live(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok != nil && now.Before(s.tok.Expiry.Add(-renewBefore))
+}
+
 // stillOurs drops a cached token when the spec changed in memory, so that
 // the next grant shows the IdP the new checksum. The checksum decides, not
 // the key: a key held elsewhere (SignerKey) stays the same when the prompt
