@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/ajwt/ajwt/internal/store"
@@ -247,7 +248,7 @@ func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
 	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + body.Approver, via: caller.ClientID,
-		event: "approve_step", clientID: caller.ClientID,
+		event: "approve_step", clientID: caller.ClientID, comment: body.Comment,
 		mayAct: func(run *store.Run) error { return s.mayApprove(caller.ClientID, body.Approver, run) },
 		check: func(run *store.Run, def *StepDef, st *store.Step) error {
 			if def.Kind != kindApproval {
@@ -300,10 +301,21 @@ type stepChange struct {
 	by, via       string
 	event         string
 	clientID      string
+	comment       string // an approver's comment, for the audit log
 	// mayAct, if set, decides whether the caller may act on this run at
 	// all; it runs before anything about the run's state is revealed.
 	mayAct func(*store.Run) error
 	check  func(*store.Run, *StepDef, *store.Step) error
+}
+
+// changeDetail is the audit detail of a step change: who did it and, for
+// an approval, what the approver wrote (quoted, so that it cannot pass
+// for another field).
+func changeDetail(c stepChange) string {
+	if c.comment == "" {
+		return "by=" + c.by
+	}
+	return "by=" + c.by + " comment=" + strconv.Quote(c.comment)
 }
 
 // transition completes a step after the checks pass, in one transaction
@@ -325,7 +337,7 @@ func (s *Server) transition(ctx context.Context, c stepChange) (*store.Run, erro
 		if err := tx.SaveRun(ctx, run); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: c.event, ClientID: c.clientID, AgentID: agentOf(c.by), RunID: c.runID, Step: c.stepID, Outcome: "ok", Detail: "by=" + c.by})
+		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: c.event, ClientID: c.clientID, AgentID: agentOf(c.by), RunID: c.runID, Step: c.stepID, Outcome: "ok", Detail: changeDetail(c)})
 	})
 	s.auditRefusedChange(ctx, c, err)
 	return run, err

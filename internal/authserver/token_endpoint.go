@@ -103,7 +103,7 @@ func (s *Server) refuseGrant(ctx context.Context, c *client, grant string, form 
 	_, wire := protocol.Wire(err)
 	s.audit(ctx, &store.AuditEntry{
 		Event: "grant", ClientID: c.id, AgentID: agentID, RunID: safeRef(form.Get("run_id")),
-		Step: safeRef(form.Get("workflow_step")), Outcome: "refused:" + wire.Error, Detail: grantLabel(grant),
+		Step: safeRef(form.Get("workflow_step")), Outcome: "refused:" + wire.Error, Detail: grantLabel(grant) + " reason=" + wire.Reason,
 	})
 }
 

@@ -108,6 +108,11 @@ func (st *StepDef) normalize(i int) error {
 		if st.Audience != "" && !validResource(st.Audience) {
 			return errWorkflow("step %q: audience %q is not an absolute URI", st.ID, st.Audience)
 		}
+		if len(st.Scopes) == 0 {
+			// A token's scope is a subset of its step's: without any, every
+			// grant for the step would fail, far from this cause.
+			return errWorkflow("step %q: an agent step needs scopes", st.ID)
+		}
 	case kindApproval:
 		if st.Agent != "" || len(st.Scopes) > 0 || len(st.DelegatedBy) > 0 {
 			return errWorkflow("approval step %q takes no agent, scopes or delegated_by", st.ID)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -83,7 +84,15 @@ func freshSchema(tb testing.TB, dsn string) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+		// Concurrent DROP SCHEMA … CASCADE can deadlock on the shared
+		// catalog (40P01); the aborted one is safe to run again.
+		var err error
+		for range 5 {
+			if _, err = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err == nil || !strings.Contains(err.Error(), "40P01") {
+				break
+			}
+		}
+		if err != nil {
 			tb.Errorf("drop %s: %v", schema, err)
 		}
 		admin.Close()
