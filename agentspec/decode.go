@@ -1,9 +1,9 @@
-package checksum
+package agentspec
 
 import (
 	"fmt"
 
-	"github.com/ajwt/ajwt/internal/specnode"
+	"github.com/ajwt/ajwt/agentspec/specnode"
 )
 
 func (d *decoder) spec(root *specnode.Node) (*Spec, error) {

@@ -3,8 +3,8 @@
 // template, its substitutions, its tools and its configuration. A changed
 // agent is a different agent.
 //
-//	spec, err := checksum.ParseJSON(data) // strict; specfile.Load reads YAML too
-//	sum, err := checksum.Sum(spec)        // "sha256:<64 hex>"
+//	spec, err := agentspec.ParseJSON(data) // strict; specfile.Load reads YAML too
+//	sum, err := agentspec.Sum(spec)        // "sha256:<64 hex>"
 //	ok := sum.Equal(registered)           // constant time
 //	prompt, err := spec.Render(map[string]string{"repo": "acme/web"})
 //
@@ -64,4 +64,4 @@
 // pkg/a.go ("package a\n") and pkg/sub/b.go ("package sub\n") hashes the
 // bytes "pkg/a.go\x0010\x00package a\npkg/sub/b.go\x0012\x00package sub\n".
 // Symbolic links met while walking and empty file sets are refused.
-package checksum
+package agentspec

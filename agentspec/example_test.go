@@ -1,29 +1,29 @@
-package checksum_test
+package agentspec_test
 
 import (
 	"errors"
 	"fmt"
 	"testing/fstest"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/protocol"
 )
 
 func ExampleSum() {
-	spec, err := checksum.ParseJSON([]byte(`{"agent_id":"planner","prompt_template":"You plan dependency upgrades.","tools":[]}`))
+	spec, err := agentspec.ParseJSON([]byte(`{"agent_id":"planner","prompt_template":"You plan dependency upgrades.","tools":[]}`))
 	if err != nil {
 		panic(err)
 	}
-	sum, _ := checksum.Sum(spec)
+	sum, _ := agentspec.Sum(spec)
 	fmt.Println(sum)
 	// Output: sha256:467a6f653944f2019ccf64113cd97681d37756d9d3fb001b10ae168f32d765d8
 }
 
 func ExampleSpec_Render() {
-	spec := &checksum.Spec{
+	spec := &agentspec.Spec{
 		AgentID:        "patcher",
 		PromptTemplate: "Fix {{repo}}.",
-		Substitutions:  map[string]checksum.Substitution{"repo": {Pattern: "[a-z]+/[a-z]+", MaxLength: 50}},
+		Substitutions:  map[string]agentspec.Substitution{"repo": {Pattern: "[a-z]+/[a-z]+", MaxLength: 50}},
 	}
 	prompt, err := spec.Render(map[string]string{"repo": "acme/web"})
 	fmt.Println(prompt, err)
@@ -38,9 +38,9 @@ func ExampleSpec_Render() {
 }
 
 func ExampleParseJSON() {
-	_, err := checksum.ParseJSON([]byte(`{"agent_id":"patcher","prompt_template":"p",
+	_, err := agentspec.ParseJSON([]byte(`{"agent_id":"patcher","prompt_template":"p",
 "tools":[{"name":"open_pr"},{"name":"open_pr"}]}`))
-	var se *checksum.SpecError
+	var se *agentspec.SpecError
 	fmt.Println(err)
 	fmt.Println(errors.As(err, &se), se.Field, se.Line, errors.Is(err, protocol.ErrInvalidRequest))
 	// Output:
@@ -49,11 +49,11 @@ func ExampleParseJSON() {
 }
 
 func ExampleParseChecksum() {
-	c, err := checksum.ParseChecksum("467a6f653944f2019ccf64113cd97681d37756d9d3fb001b10ae168f32d765d8")
+	c, err := agentspec.ParseChecksum("467a6f653944f2019ccf64113cd97681d37756d9d3fb001b10ae168f32d765d8")
 	fmt.Println(c, err)
-	registered := checksum.Checksum("sha256:467a6f653944f2019ccf64113cd97681d37756d9d3fb001b10ae168f32d765d8")
+	registered := agentspec.Checksum("sha256:467a6f653944f2019ccf64113cd97681d37756d9d3fb001b10ae168f32d765d8")
 	fmt.Println(c.Equal(registered))
-	_, err = checksum.ParseChecksum("sha256:467A6F")
+	_, err = agentspec.ParseChecksum("sha256:467A6F")
 	fmt.Println(err)
 	// Output:
 	// sha256:467a6f653944f2019ccf64113cd97681d37756d9d3fb001b10ae168f32d765d8 <nil>
@@ -66,7 +66,7 @@ func ExampleHashSource() {
 		"pkg/a.go":     {Data: []byte("package a\n")},
 		"pkg/sub/b.go": {Data: []byte("package sub\n")},
 	}
-	h, err := checksum.HashSource(src, "pkg")
+	h, err := agentspec.HashSource(src, "pkg")
 	fmt.Println(h, err)
 	// Output: 768d314fe69d875a8ae4366c0baa39b0f2d821085a5cee327510b777063835ac <nil>
 }

@@ -1,4 +1,4 @@
-package checksum
+package agentspec
 
 import (
 	"encoding/json"
@@ -7,8 +7,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ajwt/ajwt/agentspec/specnode"
 	"github.com/ajwt/ajwt/internal/jcs"
-	"github.com/ajwt/ajwt/internal/specnode"
 	"github.com/ajwt/ajwt/protocol"
 )
 

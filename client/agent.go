@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
@@ -23,7 +23,7 @@ import (
 
 // AgentKey supplies an agent's proof key.
 type AgentKey interface {
-	signer(agentID string, sum checksum.Checksum) (*keys.Signer, error)
+	signer(agentID string, sum agentspec.Checksum) (*keys.Signer, error)
 }
 
 type derivedKey struct{ master []byte }
@@ -34,7 +34,7 @@ func DerivedKey(master []byte) AgentKey {
 	return derivedKey{master: append([]byte(nil), master...)}
 }
 
-func (d derivedKey) signer(agentID string, sum checksum.Checksum) (*keys.Signer, error) {
+func (d derivedKey) signer(agentID string, sum agentspec.Checksum) (*keys.Signer, error) {
 	priv, err := keys.DeriveAgentKey(d.master, agentID, string(sum))
 	if err != nil {
 		return nil, err
@@ -53,13 +53,13 @@ func SignerKey(s crypto.Signer, alg keys.Alg) (AgentKey, error) {
 	return fixedKey{s: signer}, nil
 }
 
-func (f fixedKey) signer(string, checksum.Checksum) (*keys.Signer, error) { return f.s, nil }
+func (f fixedKey) signer(string, agentspec.Checksum) (*keys.Signer, error) { return f.s, nil }
 
 // Agent is one agent of the client. Its methods sign only with its own key
 // and only in its own name.
 type Agent struct {
 	c    *Client
-	spec *checksum.Spec
+	spec *agentspec.Spec
 	key  AgentKey
 
 	mu      sync.Mutex
@@ -69,7 +69,7 @@ type Agent struct {
 	// every request (a changed spec must show at once), but deriving the
 	// key again for an unchanged one would only repeat the same HKDF.
 	keyMu   sync.Mutex
-	lastSum checksum.Checksum
+	lastSum agentspec.Checksum
 	lastKey *keys.Signer
 }
 
@@ -77,10 +77,10 @@ type Agent struct {
 func (a *Agent) ID() string { return a.spec.AgentID }
 
 // Checksum recomputes the checksum of the live spec.
-func (a *Agent) Checksum() (checksum.Checksum, error) { return checksum.Sum(a.spec) }
+func (a *Agent) Checksum() (agentspec.Checksum, error) { return agentspec.Sum(a.spec) }
 
 // identity is the checksum and key of the spec as it is now.
-func (a *Agent) identity() (checksum.Checksum, *keys.Signer, error) {
+func (a *Agent) identity() (agentspec.Checksum, *keys.Signer, error) {
 	sum, err := a.Checksum()
 	if err != nil {
 		return "", nil, fmt.Errorf("client: agent %s: %w", a.ID(), err)
@@ -138,7 +138,7 @@ func (a *Agent) VerifyRegistration(ctx context.Context) error {
 		return err
 	}
 	switch {
-	case !checksum.Checksum(reg.AgentChecksum).Equal(sum):
+	case !agentspec.Checksum(reg.AgentChecksum).Equal(sum):
 		return &RegistrationError{AgentID: a.ID(), Field: "agent_checksum", Local: string(sum), IdP: reg.AgentChecksum}
 	case reg.JKT != s.Thumbprint():
 		return &RegistrationError{AgentID: a.ID(), Field: "jkt", Local: s.Thumbprint(), IdP: reg.JKT}
@@ -151,7 +151,7 @@ func (a *Agent) VerifyRegistration(ctx context.Context) error {
 // grant performs the agent_checksum grant with a fresh proof, retrying
 // once with the IdP's nonce when it asks for one. It returns the checksum
 // and key the grant showed: the spec may change while it is under way.
-func (a *Agent) grant(ctx context.Context, form url.Values) (*tokenResponse, checksum.Checksum, *keys.Signer, error) {
+func (a *Agent) grant(ctx context.Context, form url.Values) (*tokenResponse, agentspec.Checksum, *keys.Signer, error) {
 	sum, s, err := a.identity()
 	if err != nil {
 		return nil, "", nil, err

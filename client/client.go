@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/protocol"
 )
 
@@ -253,11 +253,11 @@ func (c *Client) appJSON(ctx context.Context, method, u string, body []byte, out
 // Agent makes a handle for the agent described by spec. The handle keeps
 // the spec pointer: the checksum is recomputed from it for every token
 // request, so in-process changes are noticed by the IdP.
-func (c *Client) Agent(spec *checksum.Spec, key AgentKey) (*Agent, error) {
+func (c *Client) Agent(spec *agentspec.Spec, key AgentKey) (*Agent, error) {
 	if spec == nil || key == nil {
 		return nil, errors.New("client: spec and key are required")
 	}
-	if _, err := checksum.Sum(spec); err != nil {
+	if _, err := agentspec.Sum(spec); err != nil {
 		return nil, fmt.Errorf("client: agent spec: %w", err)
 	}
 	return &Agent{c: c, spec: spec, key: key, sources: map[sourceKey]*tokenSource{}}, nil

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/internal/idptest"
@@ -24,10 +24,10 @@ import (
 
 var master = []byte("a test master secret of 32 bytes!")
 
-func spec(id string) *checksum.Spec {
-	return &checksum.Spec{AgentID: id, PromptTemplate: "You are " + id + " working on {{repo}}.",
-		Substitutions: map[string]checksum.Substitution{"repo": {Pattern: "^[a-z]+/[a-z]+$", MaxLength: 40}},
-		Tools:         []checksum.Tool{{Name: "t"}}}
+func spec(id string) *agentspec.Spec {
+	return &agentspec.Spec{AgentID: id, PromptTemplate: "You are " + id + " working on {{repo}}.",
+		Substitutions: map[string]agentspec.Substitution{"repo": {Pattern: "^[a-z]+/[a-z]+$", MaxLength: 40}},
+		Tools:         []agentspec.Tool{{Name: "t"}}}
 }
 
 // adminCall performs an admin API call with a client_credentials token.
@@ -40,8 +40,8 @@ func adminCall(t testing.TB, idp *idptest.IdP, method, path string, body any) {
 }
 
 // register registers spec with the key the shim will derive.
-func register(t testing.TB, idp *idptest.IdP, s *checksum.Spec, extra map[string]any) {
-	sum, _ := checksum.Sum(s)
+func register(t testing.TB, idp *idptest.IdP, s *agentspec.Spec, extra map[string]any) {
+	sum, _ := agentspec.Sum(s)
 	priv, _ := keys.DeriveAgentKey(master, s.AgentID, string(sum))
 	signer, _ := keys.NewSigner(priv, keys.EdDSA, "")
 	body := map[string]any{"client_id": "app", "spec": s, "public_jwk": signer.Public(), "scopes": []string{"repo:read"},
@@ -62,7 +62,7 @@ type world struct {
 
 func newWorld(t testing.TB, config string) *world {
 	idp := idptest.Start(t, config)
-	specs := map[string]*checksum.Spec{"planner": spec("planner"), "patcher": spec("patcher"), "boss": spec("boss")}
+	specs := map[string]*agentspec.Spec{"planner": spec("planner"), "patcher": spec("patcher"), "boss": spec("boss")}
 	for _, s := range specs {
 		register(t, idp, s, nil)
 	}

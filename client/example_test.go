@@ -9,7 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
 	"github.com/ajwt/ajwt/internal/idptest"
@@ -62,7 +62,7 @@ func Example() {
 	// classify: completed by classifier
 }
 
-func exampleSpec(id string) *checksum.Spec {
+func exampleSpec(id string) *agentspec.Spec {
 	data, err := fs.ReadFile(vulnpatch.Files, "agents/"+id+".yaml")
 	if err != nil {
 		log.Fatal(err)
@@ -83,7 +83,7 @@ func exampleIdP(master []byte) (issuer string, stop func()) {
 	b.WriteString("agents:\n")
 	for _, id := range vulnpatch.AgentIDs() {
 		spec := exampleSpec(id)
-		sum, _ := checksum.Sum(spec)
+		sum, _ := agentspec.Sum(spec)
 		priv, _ := keys.DeriveAgentKey(master, id, string(sum))
 		signer, _ := keys.NewSigner(priv, keys.EdDSA, "")
 		jwk, _ := signer.Public().MarshalJSON()

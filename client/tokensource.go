@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/keys"
 )
 
@@ -26,7 +26,7 @@ type Token struct {
 	// thumbprint is the token's cnf.jkt.
 	ProofKey *keys.Signer
 
-	sum checksum.Checksum // the checksum the grant showed (the SDK's own sources)
+	sum agentspec.Checksum // the checksum the grant showed (the SDK's own sources)
 }
 
 // TokenSource returns tokens, like oauth2.TokenSource. Any implementation
@@ -173,7 +173,7 @@ func (s *tokenSource) fetch(ctx context.Context) (*Token, error) {
 	return s.agent.toToken(res, sum, signer), nil
 }
 
-func (a *Agent) toToken(res *tokenResponse, sum checksum.Checksum, s *keys.Signer) *Token {
+func (a *Agent) toToken(res *tokenResponse, sum agentspec.Checksum, s *keys.Signer) *Token {
 	return &Token{AccessToken: res.AccessToken, Scope: res.Scope, RunID: res.RunID, Step: res.WorkflowStep,
 		Expiry: a.c.cfg.Now().Add(time.Duration(res.ExpiresIn) * time.Second), ProofKey: s, sum: sum}
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/internal/store"
@@ -44,7 +44,7 @@ type world struct {
 
 type agent struct {
 	key *keys.Signer
-	sum checksum.Checksum
+	sum agentspec.Checksum
 }
 
 const idpConfig = `
@@ -188,8 +188,8 @@ func basic(id, secret string) string {
 func (w *world) register() {
 	admin := "Bearer " + w.clientToken("admin", "admin-secret", "")
 	for _, id := range []string{"planner", "patcher", "supervisor"} {
-		spec := &checksum.Spec{AgentID: id, PromptTemplate: "You are " + id + "."}
-		sum, _ := checksum.Sum(spec)
+		spec := &agentspec.Spec{AgentID: id, PromptTemplate: "You are " + id + "."}
+		sum, _ := agentspec.Sum(spec)
 		key, _ := keys.Generate(keys.EdDSA, nil)
 		w.agents[id] = &agent{key: key, sum: sum}
 		body, _ := json.Marshal(map[string]any{"client_id": "app", "spec": spec, "public_jwk": key.Public(),

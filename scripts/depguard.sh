@@ -4,7 +4,7 @@
 # covers transitively). Fails naming the package and what it pulls in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sdk=(./client ./checksum ./keys ./token ./dpop ./policy ./middleware ./proxy ./protocol)
+sdk=(./client ./agentspec ./agentspec/specnode ./keys ./token ./dpop ./policy ./middleware ./proxy ./protocol)
 allowed='^(github\.com/ajwt/ajwt(/|$)|github\.com/go-jose/go-jose/v4(/|$)|golang\.org/x/text(/|$))'
 status=0
 for pkg in "${sdk[@]}"; do

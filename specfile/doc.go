@@ -3,9 +3,9 @@
 //
 //	spec, err := specfile.Load("agents/patcher.yaml")
 //	// agents/patcher.yaml: line 7: tools[1].name: duplicate tool name "open_pr"
-//	sum, err := checksum.Sum(spec)
+//	sum, err := agentspec.Sum(spec)
 //
-// Files ending in .json go to checksum.ParseJSON; anything else is YAML
+// Files ending in .json go to agentspec.ParseJSON; anything else is YAML
 // (1.2 core schema, through go.yaml.in/yaml/v3's node API). YAML is
 // refused where it would not map faithfully onto JSON or could surprise a
 // reviewer: unknown members and duplicate keys (at any level), aliases
@@ -19,7 +19,7 @@
 // text), !!null is null, !!bool a boolean, and !!int and !!float become a
 // json.Number of the literal when it is already JSON syntax; other YAML
 // spellings (0x1F, 0o17, +1, .5, 1_000) are converted through strconv.
-// Errors are *checksum.SpecError with the file's line and column, wrapped
+// Errors are *agentspec.SpecError with the file's line and column, wrapped
 // with the file name.
 //
 // The package is separate from checksum so that the SDK needs no YAML

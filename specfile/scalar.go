@@ -9,8 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ajwt/ajwt/agentspec/specnode"
 	"github.com/ajwt/ajwt/internal/jcs"
-	"github.com/ajwt/ajwt/internal/specnode"
 )
 
 // scalar maps a YAML core-schema scalar onto a JSON value without changing

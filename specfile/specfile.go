@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/protocol"
 )
 
@@ -16,7 +16,7 @@ const MaxSize = protocol.MaxRegistrationBody
 
 // Load reads and validates a spec file: .json files are JSON, anything
 // else YAML. Errors name the file.
-func Load(path string) (*checksum.Spec, error) {
+func Load(path string) (*agentspec.Spec, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func Load(path string) (*checksum.Spec, error) {
 
 // Parse validates spec file content; name decides the format (by its
 // extension) and prefixes errors: `agent.yaml: line 7: tools[1].name: …`.
-func Parse(name string, data []byte) (*checksum.Spec, error) {
+func Parse(name string, data []byte) (*agentspec.Spec, error) {
 	spec, err := parse(name, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -39,16 +39,16 @@ func Parse(name string, data []byte) (*checksum.Spec, error) {
 	return spec, nil
 }
 
-func parse(name string, data []byte) (*checksum.Spec, error) {
+func parse(name string, data []byte) (*agentspec.Spec, error) {
 	if len(data) > MaxSize {
-		return nil, &checksum.SpecError{Msg: "file larger than 1 MiB"}
+		return nil, &agentspec.SpecError{Msg: "file larger than 1 MiB"}
 	}
 	if strings.EqualFold(filepath.Ext(name), ".json") {
-		return checksum.ParseJSON(data)
+		return agentspec.ParseJSON(data)
 	}
 	root, err := yamlTree(data)
 	if err != nil {
 		return nil, err
 	}
-	return checksum.FromTree(root)
+	return agentspec.FromTree(root)
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/protocol"
 )
 
@@ -35,7 +35,7 @@ configuration: {model: example-model, temperature: 0, max_tokens: 2048, top_p: 1
 	}
 	// shared/vectors "normalization-and-tool-order"
 	const want = "sha256:43da56d0a6916e19a2f7a04a18bc24a6824e4161ebd42a5876938f7bee1ad742"
-	if sum, _ := checksum.Sum(spec); string(sum) != want {
+	if sum, _ := agentspec.Sum(spec); string(sum) != want {
 		t.Fatalf("checksum %s, want %s", sum, want)
 	}
 }
@@ -71,7 +71,7 @@ func TestVectorsYAML(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
-				if sum, _ := checksum.Sum(spec); string(sum) != v.AgentChecksum {
+				if sum, _ := agentspec.Sum(spec); string(sum) != v.AgentChecksum {
 					t.Fatalf("%s: checksum %s, want %s", name, sum, v.AgentChecksum)
 				}
 			}
@@ -132,9 +132,9 @@ func TestYAMLErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "agent.yaml: ") {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
-			var se *checksum.SpecError
+			var se *agentspec.SpecError
 			if !errors.As(err, &se) || !errors.Is(err, protocol.ErrInvalidRequest) {
-				t.Fatalf("err = %v, want a *checksum.SpecError", err)
+				t.Fatalf("err = %v, want a *agentspec.SpecError", err)
 			}
 		})
 	}
@@ -142,7 +142,7 @@ func TestYAMLErrors(t *testing.T) {
 
 func TestYAMLErrorPosition(t *testing.T) {
 	_, err := Parse("agent.yaml", []byte("agent_id: a\nprompt_template: p\ntools:\n  - name: t\n    source_sha256: ABC\n"))
-	var se *checksum.SpecError
+	var se *agentspec.SpecError
 	if !errors.As(err, &se) || se.Field != "tools[0].source_sha256" || se.Line != 5 || se.Column != 20 {
 		t.Fatalf("err = %v (%+v), want tools[0].source_sha256 at 5:20", err, se)
 	}
@@ -180,7 +180,7 @@ func TestYAMLScalars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	canon, _ := checksum.Canonical(spec)
+	canon, _ := agentspec.Canonical(spec)
 	want := `"configuration":{"a":31,"b":1e+21,"c":0,"d":1,"e":1000,"f":15,"g":1,"h":0.5,"i":-16,"j":"12","k":1,"n":null,"s":"1.0","t":true,` +
 		`"u":9007199254740992,"v":1.5,"w":1,"x":15,"y":-0.05,"z":1000.0001}`
 	if !strings.Contains(string(canon), want) {
@@ -201,7 +201,7 @@ func TestYAMLNumbersBeyondDoublePrecision(t *testing.T) {
 	} {
 		t.Run(n, func(t *testing.T) {
 			_, err := Parse("agent.yaml", []byte("agent_id: a\nprompt_template: p\nconfiguration: {x: [1, "+n+"]}\n"))
-			var se *checksum.SpecError
+			var se *agentspec.SpecError
 			if !errors.As(err, &se) || se.Field != "configuration.x[1]" || !errors.Is(err, protocol.ErrInvalidRequest) {
 				t.Fatalf("err = %v; want an invalid_request for configuration.x[1]", err)
 			}
@@ -248,7 +248,7 @@ func FuzzParseYAML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := Parse("f.yaml", data)
 		if err != nil {
-			var se *checksum.SpecError
+			var se *agentspec.SpecError
 			if !errors.As(err, &se) && !strings.Contains(err.Error(), "f.yaml: ") {
 				t.Fatalf("unexpected error form: %v", err)
 			}
@@ -263,8 +263,8 @@ func FuzzParseYAML(f *testing.F) {
 		if err != nil {
 			t.Fatalf("JSON form of an accepted spec refused: %v\n%s", err, js)
 		}
-		a, errA := checksum.Sum(spec)
-		b, errB := checksum.Sum(back)
+		a, errA := agentspec.Sum(spec)
+		b, errB := agentspec.Sum(back)
 		if errA != nil || errB != nil || a != b {
 			t.Fatalf("YAML and JSON forms differ: %s (%v) vs %s (%v)", a, errA, b, errB)
 		}

@@ -11,8 +11,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ajwt/ajwt/checksum"
-	"github.com/ajwt/ajwt/internal/specnode"
+	"github.com/ajwt/ajwt/agentspec"
+	"github.com/ajwt/ajwt/agentspec/specnode"
 	"github.com/ajwt/ajwt/protocol"
 )
 
@@ -22,13 +22,13 @@ func yamlTree(data []byte) (*specnode.Node, error) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &checksum.SpecError{Msg: "empty file"}
+			return nil, &agentspec.SpecError{Msg: "empty file"}
 		}
-		return nil, &checksum.SpecError{Line: yamlErrLine(err), Msg: "YAML: " + err.Error()}
+		return nil, &agentspec.SpecError{Line: yamlErrLine(err), Msg: "YAML: " + err.Error()}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, &checksum.SpecError{Line: extra.Line, Column: extra.Column, Msg: "more than one YAML document"}
+		return nil, &agentspec.SpecError{Line: extra.Line, Column: extra.Column, Msg: "more than one YAML document"}
 	}
 	if len(doc.Content) != 1 {
 		return nil, errAt(&doc, "", "empty document")
@@ -50,8 +50,8 @@ func yamlErrLine(err error) int {
 	return n
 }
 
-func errAt(n *yaml.Node, field, format string, args ...any) *checksum.SpecError {
-	return &checksum.SpecError{Field: field, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf(format, args...)}
+func errAt(n *yaml.Node, field, format string, args ...any) *agentspec.SpecError {
+	return &agentspec.SpecError{Field: field, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf(format, args...)}
 }
 
 // convert maps a YAML node onto a JSON node; field is its path, for

@@ -1,6 +1,6 @@
 // Package specnode is a JSON value tree that remembers source positions,
 // so that errors in agent spec files (JSON or YAML) name the line and
-// column. Parsers of both formats build it; package checksum turns it into
+// column. Parsers of both formats build it; package agentspec turns it into
 // a Spec.
 package specnode
 

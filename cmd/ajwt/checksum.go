@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/specfile"
 )
 
@@ -24,11 +24,11 @@ func (e *env) checksumCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			canon, err := checksum.Canonical(spec)
+			canon, err := agentspec.Canonical(spec)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			sum, err := checksum.Sum(spec)
+			sum, err := agentspec.Sum(spec)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/token"
 )
@@ -52,7 +52,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	register := func(n int) (string, bool) {
 		id := fmt.Sprintf("crash-%d", n)
-		spec := &checksum.Spec{AgentID: id, PromptTemplate: "Agent " + id}
+		spec := &agentspec.Spec{AgentID: id, PromptTemplate: "Agent " + id}
 		body, _ := json.Marshal(map[string]any{"client_id": "patch-app", "spec": spec, "public_jwk": key.Public(), "scopes": []string{"repo:read"}})
 		code := post(s.base+"/v1/agents/"+id, http.MethodPut, admin, "application/json", string(body))
 		return id, code == 201

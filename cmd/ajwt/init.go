@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
 	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/keys"
@@ -132,7 +132,7 @@ func derivedJWK(id string, specYAML, master []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum, err := checksum.Sum(spec)
+	sum, err := agentspec.Sum(spec)
 	if err != nil {
 		return "", err
 	}

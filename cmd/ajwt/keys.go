@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/specfile"
@@ -43,7 +43,7 @@ func (e *env) keysDeriveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sum, err := checksum.Sum(spec)
+			sum, err := agentspec.Sum(spec)
 			if err != nil {
 				return fmt.Errorf("%s: %w", agentFile, err)
 			}

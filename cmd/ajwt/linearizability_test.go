@@ -16,7 +16,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
@@ -95,7 +95,7 @@ clients:
 
 type linAgent struct {
 	key *keys.Signer
-	sum checksum.Checksum
+	sum agentspec.Checksum
 }
 
 type linWorkload struct {
@@ -113,8 +113,8 @@ func newLinWorkload(t *testing.T, nodes []string, issuer string) *linWorkload {
 	w := &linWorkload{t: t, nodes: nodes, issuer: issuer, agents: map[string]linAgent{}, start: time.Now()}
 	admin := "Bearer " + mustClientToken(t, nodes[0], "admin", "admin-secret")
 	for _, id := range []string{"a1", "a2"} {
-		spec := &checksum.Spec{AgentID: id, PromptTemplate: "Agent " + id + "."}
-		sum, _ := checksum.Sum(spec)
+		spec := &agentspec.Spec{AgentID: id, PromptTemplate: "Agent " + id + "."}
+		sum, _ := agentspec.Sum(spec)
 		key, err := keys.Generate(keys.EdDSA, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	"github.com/ajwt/ajwt/keys"
 )
@@ -36,8 +36,8 @@ func TestMultiNodeDPoPNonce(t *testing.T) {
 		idps[i] = startProcAt(t, dir, name, idps[i].addr, "serve", "--config", cfg, "--store", dsn)
 		waitHTTP(t, "http://"+idps[i].addr+"/readyz", dir, name)
 	}
-	spec := &checksum.Spec{AgentID: "solo", PromptTemplate: "Agent solo."}
-	sum, _ := checksum.Sum(spec)
+	spec := &agentspec.Spec{AgentID: "solo", PromptTemplate: "Agent solo."}
+	sum, _ := agentspec.Sum(spec)
 	priv, _ := keys.DeriveAgentKey(mnMaster, "solo", string(sum))
 	s, _ := keys.NewSigner(priv, keys.EdDSA, "")
 	body, _ := json.Marshal(map[string]any{"client_id": "app", "spec": spec, "public_jwk": s.Public(), "scopes": []string{"repo:read"},

@@ -23,7 +23,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
@@ -196,8 +196,8 @@ func (c *cluster) setup(ctx context.Context) (*client.Client, map[string]*client
 	admin := "Bearer " + mustClientToken(t, c.issuer, "admin", "admin-secret")
 	agents := map[string]*client.Agent{}
 	for _, id := range []string{"a1", "a2"} {
-		spec := &checksum.Spec{AgentID: id, PromptTemplate: "Agent " + id + "."}
-		sum, _ := checksum.Sum(spec)
+		spec := &agentspec.Spec{AgentID: id, PromptTemplate: "Agent " + id + "."}
+		sum, _ := agentspec.Sum(spec)
 		priv, _ := keys.DeriveAgentKey(mnMaster, id, string(sum))
 		s, _ := keys.NewSigner(priv, keys.EdDSA, "")
 		body, _ := json.Marshal(map[string]any{"client_id": "app", "spec": spec, "public_jwk": s.Public(), "scopes": []string{"repo:read"},
@@ -381,8 +381,8 @@ func TestMultiNode(t *testing.T) {
 }
 
 func derivedSigner(t *testing.T, id string) *keys.Signer {
-	spec := &checksum.Spec{AgentID: id, PromptTemplate: "Agent " + id + "."}
-	sum, _ := checksum.Sum(spec)
+	spec := &agentspec.Spec{AgentID: id, PromptTemplate: "Agent " + id + "."}
+	sum, _ := agentspec.Sum(spec)
 	priv, err := keys.DeriveAgentKey(mnMaster, id, string(sum))
 	if err != nil {
 		t.Fatal(err)

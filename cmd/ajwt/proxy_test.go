@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/internal/idptest"
@@ -151,8 +151,8 @@ var proxyTestMaster = []byte("proxy command test master secret, 32+ bytes")
 func intentToken(t *testing.T, idp string) (string, *keys.Signer) {
 	ctx := context.Background()
 	admin := "Bearer " + mustClientToken(t, idp, "admin", "admin-secret")
-	spec := &checksum.Spec{AgentID: "a1", PromptTemplate: "Agent a1."}
-	sum, _ := checksum.Sum(spec)
+	spec := &agentspec.Spec{AgentID: "a1", PromptTemplate: "Agent a1."}
+	sum, _ := agentspec.Sum(spec)
 	priv, _ := keys.DeriveAgentKey(proxyTestMaster, "a1", string(sum))
 	key, _ := keys.NewSigner(priv, keys.EdDSA, "")
 	body, _ := json.Marshal(map[string]any{"client_id": "app", "spec": spec, "public_jwk": key.Public(), "scopes": []string{"repo:read"},

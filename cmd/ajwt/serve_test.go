@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
@@ -135,7 +135,7 @@ func readSecrets(t *testing.T, dir string) map[string]string {
 }
 
 // agentKey derives an example agent's key the way the shim does.
-func agentKey(t *testing.T, dir, id string) (*keys.Signer, checksum.Checksum) {
+func agentKey(t *testing.T, dir, id string) (*keys.Signer, agentspec.Checksum) {
 	t.Helper()
 	master, err := keys.LoadMasterSecretFile(filepath.Join(dir, "shim-master.key"))
 	if err != nil {
@@ -145,7 +145,7 @@ func agentKey(t *testing.T, dir, id string) (*keys.Signer, checksum.Checksum) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, _ := checksum.Sum(spec)
+	sum, _ := agentspec.Sum(spec)
 	priv, err := keys.DeriveAgentKey(master, id, string(sum))
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func (s *server) startRun(sec map[string]string) string {
 	return body["run_id"].(string)
 }
 
-func (s *server) grantStep(key *keys.Signer, sum checksum.Checksum, agent, run, step string, sec map[string]string) string {
+func (s *server) grantStep(key *keys.Signer, sum agentspec.Checksum, agent, run, step string, sec map[string]string) string {
 	s.t.Helper()
 	proof, err := dpop.NewProof(key, http.MethodPost, s.base+"/token", dpop.ProofOptions{})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
@@ -194,7 +194,7 @@ func TestGuideErrors(t *testing.T) {
 // registerWithConfiguredKey registers agent id with spec and everything
 // else as ajwt.yaml declares it, through the admin API: what a restart of
 // the IdP with an edited spec file does.
-func registerWithConfiguredKey(t *testing.T, idp, id string, spec *checksum.Spec) {
+func registerWithConfiguredKey(t *testing.T, idp, id string, spec *agentspec.Spec) {
 	t.Helper()
 	cfg, err := authserver.LoadConfig("ajwt.yaml")
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/internal/idptest"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/specfile"
@@ -43,7 +43,7 @@ func TestQuickstart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum, _ := checksum.Sum(spec)
+		sum, _ := agentspec.Sum(spec)
 		mk, _ := keys.ParseMasterSecret([]byte(master))
 		priv, _ := keys.DeriveAgentKey(mk, id, string(sum))
 		s, _ := keys.NewSigner(priv, keys.EdDSA, "")

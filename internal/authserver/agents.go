@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
@@ -71,14 +71,14 @@ func (s *Server) buildAgent(id string, b *agentBody) (*store.Agent, error) {
 	if s.clients[b.ClientID] == nil {
 		return nil, errBadRequest("client_id %q is not a configured client", clip.Text(b.ClientID, clip.Short))
 	}
-	spec, err := checksum.ParseJSON(b.Spec)
+	spec, err := agentspec.ParseJSON(b.Spec)
 	if err != nil {
 		return nil, errBadRequest("spec: %v", err)
 	}
 	if spec.AgentID != id {
 		return nil, errBadRequest("spec.agent_id %q differs from the path's %q", spec.AgentID, id)
 	}
-	sum, err := checksum.Sum(spec)
+	sum, err := agentspec.Sum(spec)
 	if err != nil {
 		return nil, errBadRequest("spec: %v", err)
 	}
@@ -96,7 +96,7 @@ func (s *Server) buildAgent(id string, b *agentBody) (*store.Agent, error) {
 	if err := checkAgentLists(b); err != nil {
 		return nil, err
 	}
-	canonicalSpec, _ := checksum.Canonical(spec) // cannot fail: Sum succeeded
+	canonicalSpec, _ := agentspec.Canonical(spec) // cannot fail: Sum succeeded
 	return &store.Agent{
 		AgentID: id, ClientID: b.ClientID, Checksum: string(sum), JKT: jkt, PublicJWK: b.PublicJWK,
 		Spec: canonicalSpec, Scopes: b.Scopes, Audiences: b.Audiences, MayDelegateTo: b.MayDelegateTo,
@@ -104,11 +104,11 @@ func (s *Server) buildAgent(id string, b *agentBody) (*store.Agent, error) {
 	}, nil
 }
 
-func checkClaimedChecksum(claimed string, sum checksum.Checksum) error {
+func checkClaimedChecksum(claimed string, sum agentspec.Checksum) error {
 	if claimed == "" {
 		return nil
 	}
-	c, err := checksum.ParseChecksum(claimed)
+	c, err := agentspec.ParseChecksum(claimed)
 	if err != nil {
 		return errBadRequest("agent_checksum: want sha256:<64 lowercase hex>")
 	}

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/protocol"
 	"github.com/ajwt/ajwt/token"
@@ -18,7 +18,7 @@ import (
 // agentRequest is a well-formed agent_checksum grant request (§6.2).
 type agentRequest struct {
 	agentID   string
-	checksum  checksum.Checksum
+	checksum  agentspec.Checksum
 	resource  string
 	scopes    []string
 	runID     string
@@ -40,7 +40,7 @@ func parseAgentRequest(form url.Values) (*agentRequest, error) {
 		sum = alias
 	}
 	var err error
-	if req.checksum, err = checksum.ParseChecksum(sum); err != nil {
+	if req.checksum, err = agentspec.ParseChecksum(sum); err != nil {
 		return nil, errBadRequest("agent_checksum: want sha256:<64 lowercase hex>")
 	}
 	if req.resource != "" && !validResource(req.resource) {
@@ -74,7 +74,7 @@ func (s *Server) grantAgent(r *http.Request, c *client, form url.Values) (*token
 	if agent.WorkflowRequired && req.runID == "" {
 		return nil, errBadRequest("agent %s requires run_id and workflow_step", agent.AgentID)
 	}
-	if !req.checksum.Equal(checksum.Checksum(agent.Checksum)) {
+	if !req.checksum.Equal(agentspec.Checksum(agent.Checksum)) {
 		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent: compare the canonical form of the running spec (`ajwt checksum --canonical FILE`) with the registered one")
 	}
 	if _, err := s.checkProof(ctx, r, agent.JKT); err != nil {
@@ -122,7 +122,7 @@ func (s *Server) lockAgent(ctx context.Context, tx store.Tx, c *client, req *age
 		return nil, newErr(protocol.CodeAgentRevoked, http.StatusUnauthorized, "agent %s is revoked", a.AgentID)
 	case a.WorkflowRequired && req.runID == "":
 		return nil, errBadRequest("agent %s requires run_id and workflow_step", a.AgentID)
-	case !req.checksum.Equal(checksum.Checksum(a.Checksum)):
+	case !req.checksum.Equal(agentspec.Checksum(a.Checksum)):
 		return nil, newErr(protocol.CodeAgentChecksumMismatch, http.StatusUnauthorized, "agent checksum does not match the registered agent: compare the canonical form of the running spec (`ajwt checksum --canonical FILE`) with the registered one")
 	case a.JKT != checked.JKT:
 		return nil, tokenEndpointProofErr(protocol.ErrKeyMismatch.WithDescription("the agent was registered with another key during the grant"))

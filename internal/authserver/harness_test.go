@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
@@ -36,8 +36,8 @@ type harness struct {
 }
 
 type testAgent struct {
-	spec *checksum.Spec
-	sum  checksum.Checksum
+	spec *agentspec.Spec
+	sum  agentspec.Checksum
 	key  *keys.Signer
 }
 
@@ -203,8 +203,8 @@ func (h *harness) bearer(client string) string { return "Bearer " + h.clientToke
 // registerAgent makes a spec and key for id and registers it for client.
 func (h *harness) registerAgent(id, client string, scopes []string, extra map[string]any) *testAgent {
 	h.t.Helper()
-	spec := &checksum.Spec{AgentID: id, PromptTemplate: "You are " + id + ".", Tools: []checksum.Tool{{Name: "t_" + strings.ReplaceAll(id, "-", "_")}}}
-	sum, err := checksum.Sum(spec)
+	spec := &agentspec.Spec{AgentID: id, PromptTemplate: "You are " + id + ".", Tools: []agentspec.Tool{{Name: "t_" + strings.ReplaceAll(id, "-", "_")}}}
+	sum, err := agentspec.Sum(spec)
 	if err != nil {
 		h.t.Fatal(err)
 	}

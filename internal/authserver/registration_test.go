@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
 	"github.com/ajwt/ajwt/keys"
 )
@@ -16,7 +16,7 @@ import (
 func TestAgentRegistrationVersions(t *testing.T) {
 	h := newHarness(t)
 	key, _ := keys.Generate(keys.EdDSA, nil)
-	spec := &checksum.Spec{AgentID: "bot", PromptTemplate: "Hello.", Tools: []checksum.Tool{}}
+	spec := &agentspec.Spec{AgentID: "bot", PromptTemplate: "Hello.", Tools: []agentspec.Tool{}}
 	body := func() map[string]any {
 		return map[string]any{"client_id": "app", "spec": spec, "public_jwk": key.Public(), "scopes": []string{"repo:read"}}
 	}
@@ -27,7 +27,7 @@ func TestAgentRegistrationVersions(t *testing.T) {
 	if first.status != 201 || first.body["version"] != float64(1) {
 		t.Fatalf("first: %d %s", first.status, first.raw)
 	}
-	sum, _ := checksum.Sum(spec)
+	sum, _ := agentspec.Sum(spec)
 	if first.str("agent_checksum") != string(sum) || first.str("jkt") != key.Thumbprint() {
 		t.Fatalf("server checksum/jkt %s", first.raw)
 	}
@@ -152,7 +152,7 @@ func TestSecretsAtRest(t *testing.T) {
 	h := newHarnessWith(t, dbPath, testConfig, Options{KeyCipher: kek})
 	key, _ := keys.Generate(keys.EdDSA, nil)
 	secretPrompt := "TOP-SECRET-PROMPT-" + strings.Repeat("x", 20)
-	spec := &checksum.Spec{AgentID: "bot", PromptTemplate: secretPrompt}
+	spec := &agentspec.Spec{AgentID: "bot", PromptTemplate: secretPrompt}
 	res := h.jsonReq(http.MethodPut, "/v1/agents/bot", h.bearer("admin"), map[string]any{"client_id": "app", "spec": spec, "public_jwk": key.Public()}, nil)
 	if res.status != 201 {
 		t.Fatalf("register: %d %s", res.status, res.raw)

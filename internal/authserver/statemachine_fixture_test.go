@@ -8,7 +8,7 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/keys"
 )
 
@@ -24,8 +24,8 @@ func (s *smServer) registerAgent(t rapid.TB, a *smAgent, auth string) *smResp {
 // newCred makes credentials for agent id with prompt variant n.
 func newCred(t rapid.TB, id string, n int) smCred {
 	t.Helper()
-	spec := &checksum.Spec{AgentID: id, PromptTemplate: fmt.Sprintf("You are %s, variant %d.", id, n)}
-	sum, err := checksum.Sum(spec)
+	spec := &agentspec.Spec{AgentID: id, PromptTemplate: fmt.Sprintf("You are %s, variant %d.", id, n)}
+	sum, err := agentspec.Sum(spec)
 	if err != nil {
 		t.Fatalf("checksum: %v", err)
 	}

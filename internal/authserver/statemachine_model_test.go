@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/token"
 )
@@ -46,8 +46,8 @@ func refuse(format string, args ...any) verdict {
 
 // smCred is one registered version of an agent, as the shim holds it.
 type smCred struct {
-	spec *checksum.Spec
-	sum  checksum.Checksum
+	spec *agentspec.Spec
+	sum  agentspec.Checksum
 	key  *keys.Signer
 }
 

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
@@ -95,7 +95,7 @@ func launch(exe, addr, ready string, args ...string) (*server, error) {
 const benchSecret = "ajwt_s_benchbenchbenchbenchbenchbenchbenchbenchb" // generated form: fast hash
 
 // idp starts `ajwt serve` with one agent and a one-step workflow.
-func idp(cfg Config, key *keys.Signer, spec *checksum.Spec, storeName, store, build string) (*server, error) {
+func idp(cfg Config, key *keys.Signer, spec *agentspec.Spec, storeName, store, build string) (*server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -147,8 +147,8 @@ func newHTTP(conc int) *http.Client {
 // as the IdP (to compare two revisions in one run).
 func MintSeries(cfg Config, storeName, storeDSN, build string) (ss []Series, stop func(), err error) {
 	key, _ := keys.Generate(keys.EdDSA, nil)
-	spec := &checksum.Spec{AgentID: "bencher", PromptTemplate: "You benchmark."}
-	sum, _ := checksum.Sum(spec)
+	spec := &agentspec.Spec{AgentID: "bencher", PromptTemplate: "You benchmark."}
+	sum, _ := agentspec.Sum(spec)
 	s, err := idp(cfg, key, spec, storeName, storeDSN, build)
 	if err != nil {
 		return nil, nil, err

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
 	"github.com/ajwt/ajwt/internal/authserver"
@@ -59,7 +59,7 @@ type Env struct {
 	OSVURL   string
 	enf      []*middleware.Enforcer
 	master   []byte
-	specs    map[string]*checksum.Spec
+	specs    map[string]*agentspec.Spec
 	app      *client.Client
 	approver *client.Client
 	agents   map[string]*client.Agent
@@ -77,7 +77,7 @@ func (e *Env) Close() {
 // Start builds an environment for mode in dir (the IdP's data).
 func Start(ctx context.Context, mode, dir string) (*Env, error) {
 	e := &Env{Mode: mode, master: []byte("demo shim master secret: 32+ bytes, never leaves the app"),
-		specs: map[string]*checksum.Spec{}, agents: map[string]*client.Agent{}, hc: &http.Client{Timeout: 10 * time.Second}}
+		specs: map[string]*agentspec.Spec{}, agents: map[string]*client.Agent{}, hc: &http.Client{Timeout: 10 * time.Second}}
 	if err := e.start(ctx, dir); err != nil {
 		e.Close()
 		return nil, err
@@ -243,8 +243,8 @@ func (e *Env) publicJWK(id string) (string, error) {
 	return string(js), err
 }
 
-func (e *Env) agentSigner(id string, spec *checksum.Spec) (*keys.Signer, error) {
-	sum, err := checksum.Sum(spec)
+func (e *Env) agentSigner(id string, spec *agentspec.Spec) (*keys.Signer, error) {
+	sum, err := agentspec.Sum(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
@@ -49,7 +49,7 @@ func reasonOf(err error) string {
 	var ae *APIError
 	var re *client.RetrieveError
 	var reg *client.RegistrationError
-	var rnd *checksum.RenderError
+	var rnd *agentspec.RenderError
 	switch {
 	case errors.As(err, &ae):
 		return joinReason(ae.Code, ae.Reason)
@@ -256,7 +256,7 @@ func t3(ctx context.Context, e *Env) Result {
 
 func t4(ctx context.Context, e *Env) Result {
 	spec := e.specs["patcher"].Clone()
-	spec.Tools = append(spec.Tools, checksum.Tool{Name: "delete_repository", Description: "Delete a repository."})
+	spec.Tools = append(spec.Tools, agentspec.Tool{Name: "delete_repository", Description: "Delete a repository."})
 	a, _ := e.app.Agent(spec, client.DerivedKey(e.master))
 	run, _ := e.runAt(ctx, "patch")
 	delegate := func() (string, error) { return e.agents["supervisor"].Delegate("patcher", run, "patch") }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/ajwt/ajwt/checksum"
+	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/protocol"
@@ -40,7 +40,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sum, err := checksum.Sum(spec)
+	sum, err := agentspec.Sum(spec)
 	if err != nil {
 		return err
 	}
