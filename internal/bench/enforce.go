@@ -179,20 +179,10 @@ func ProxySeries(cfg Config) ([]Series, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"content":"module x"}`)) }))
-	enf, err := middleware.New(context.Background(), f.pol, middleware.WithKeySource(f.ks), middleware.WithoutRevocationFeed())
+	upstream, prx, stop, err := f.behindProxy(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"content":"module x"}`)) }))
 	if err != nil {
-		upstream.Close()
 		return nil, nil, err
 	}
-	up, _ := url.Parse(upstream.URL)
-	h, err := proxy.New(up, enf, proxy.Options{})
-	if err != nil {
-		upstream.Close()
-		return nil, nil, err
-	}
-	prx := httptest.NewServer(h)
-	stop := func() { prx.Close(); upstream.Close() }
 	hc := newHTTP(cfg.Concurrency)
 	const path = "/repos/acme/web/contents/go.mod"
 	var ss []Series
@@ -212,4 +202,23 @@ func ProxySeries(cfg Config) ([]Series, func(), error) {
 				}})
 	}
 	return ss, stop, nil
+}
+
+// behindProxy serves api on loopback, directly and through `ajwt proxy`
+// with the fixture's policy and keys; stop ends both.
+func (f *fixture) behindProxy(api http.Handler) (upstream, prx *httptest.Server, stop func(), err error) {
+	upstream = httptest.NewServer(api)
+	enf, err := middleware.New(context.Background(), f.pol, middleware.WithKeySource(f.ks), middleware.WithoutRevocationFeed())
+	if err != nil {
+		upstream.Close()
+		return nil, nil, nil, err
+	}
+	up, _ := url.Parse(upstream.URL)
+	h, err := proxy.New(up, enf, proxy.Options{})
+	if err != nil {
+		upstream.Close()
+		return nil, nil, nil, err
+	}
+	prx = httptest.NewServer(h)
+	return upstream, prx, func() { prx.Close(); upstream.Close() }, nil
 }

@@ -3,15 +3,11 @@ package bench
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/ajwt/ajwt/middleware"
-	"github.com/ajwt/ajwt/proxy"
 )
 
 type readFileArgs struct {
@@ -41,20 +37,10 @@ func MCPSeries(cfg Config) ([]Series, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	upstream := httptest.NewServer(mcpServer())
-	enf, err := middleware.New(context.Background(), f.pol, middleware.WithKeySource(f.ks), middleware.WithoutRevocationFeed())
+	upstream, prx, stop, err := f.behindProxy(mcpServer())
 	if err != nil {
-		upstream.Close()
 		return nil, nil, err
 	}
-	up, _ := url.Parse(upstream.URL)
-	h, err := proxy.New(up, enf, proxy.Options{})
-	if err != nil {
-		upstream.Close()
-		return nil, nil, err
-	}
-	prx := httptest.NewServer(h)
-	stop := func() { prx.Close(); upstream.Close() }
 	hc := newHTTP(cfg.Concurrency)
 	call := func(u, proof string) error {
 		req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(readFileCall))
