@@ -19,4 +19,8 @@
 // request, so a spec changed in memory after start-up is refused by the IdP
 // (agent_checksum_mismatch). Prompts are filled only through Agent.Render,
 // which refuses values outside their declared patterns (§2.5).
+//
+// Options follow x/oauth2's two kinds: a Config struct for what a Client
+// needs (issuer and credentials), functional Options (WithResource,
+// WithScopes, WithDelegation) for what a token source may narrow.
 package client
