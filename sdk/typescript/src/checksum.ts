@@ -166,7 +166,7 @@ function canonicalNode(n: SpecNode): string {
   }
 }
 
-// ---- validation (the rules and order of the Go checksum package) ----
+// ---- validation (the rules and order of the Go agentspec package) ----
 
 /** Document depth of the values a spec holds: the spec is 1, configuration 2, a tool's parameters 4. */
 const CONFIGURATION_DEPTH = 2;

@@ -22,7 +22,7 @@ const LINE_BREAKS = /[\n\r\v\f\u0085\u2028\u2029]/;
  * any model sees the prompt — a value that is missing, not declared, not
  * well-formed Unicode, holds a line break, is longer than `max_length`
  * code points or does not match its pattern in full (applied as
- * `^(?:pattern)$`). The same refusals as Go's `checksum.Spec.Render`: an
+ * `^(?:pattern)$`). The same refusals as Go's `agentspec.Spec.Render`: an
  * invalid template or declaration is `invalid_request` (naming the field),
  * a refused value `substitution_refused` (naming the placeholder in
  * `field`); messages never repeat the value.

@@ -1,4 +1,4 @@
-// Unit tests: render (§2.5, the Go checksum.Render table), proofs and
+// Unit tests: render (§2.5, the Go agentspec Render table), proofs and
 // assertions verified independently with jose, htu, the fetch wrapper's
 // retries against a real local server, the MCP refusal rewrite, errors.
 import assert from 'node:assert/strict';
