@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ajwt/ajwt/dpop"
@@ -29,6 +30,9 @@ type Enforcer struct {
 	now      func() time.Time
 	onResult func(*http.Request, *Verified, error)
 	closers  []func()
+
+	metadataOnce sync.Once
+	metadataBody []byte // metadataJSON
 }
 
 // Verified is what a request proved; FromContext returns it to handlers.
@@ -279,11 +283,14 @@ func (e *Enforcer) Revocations() *Revocations { return e.revoked }
 // decision in the request's context (FromContext, PathFromContext).
 func (e *Enforcer) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e.serveMetadata(w, r) {
+		path, err := canonicalPath(r)
+		if err == nil && e.serveMetadata(w, r, path) {
 			return
 		}
-		d := &decision{}
-		err := e.decide(r, d)
+		d := &decision{path: path}
+		if err == nil {
+			d.verified, err = e.check(r, d)
+		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, d))
 		if e.onResult != nil {
 			e.onResult(r, d.verified, err)
@@ -300,21 +307,21 @@ func (e *Enforcer) Handler(next http.Handler) http.Handler {
 // nil *Verified with a nil error means a public route.
 // On an mcp route it reads a POST's body and puts it back for the handler.
 func (e *Enforcer) Check(r *http.Request) (*Verified, error) {
-	d := &decision{}
-	err := e.decide(r, d)
-	return d.verified, err
+	path, err := canonicalPath(r)
+	if err != nil {
+		return nil, err
+	}
+	return e.check(r, &decision{path: path})
 }
 
-// decide canonicalizes the path (§8), then checks the request against the
-// route it matches, filling d; d.path stays "" when it is not canonical.
-func (e *Enforcer) decide(r *http.Request, d *decision) error {
+// canonicalPath is the request's path in the one form of §8 ("" and a 400
+// when it has none): what the policy is applied to and the proxy forwards.
+func canonicalPath(r *http.Request) (string, error) {
 	path, err := policy.CanonicalPath(requestPath(r.URL))
 	if err != nil {
-		return err
+		return "", err
 	}
-	d.path = path
-	d.verified, err = e.check(r, d)
-	return err
+	return path, nil
 }
 
 // requestPath is the path as the client sent it. A server sets RawPath to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -62,14 +63,11 @@ func (e *Enforcer) Metadata() ResourceMetadata {
 		DPoPSigningAlgs: []string{"ES256", "Ed25519", "EdDSA"}, DPoPBoundTokensRequired: true}
 }
 
-// serveMetadata answers GET and HEAD of the metadata document, without
-// authentication, before any route applies; false: not such a request.
-func (e *Enforcer) serveMetadata(w http.ResponseWriter, r *http.Request) bool {
+// serveMetadata answers GET and HEAD of the metadata document at the
+// canonical path, without authentication, before any route applies;
+// false: not such a request.
+func (e *Enforcer) serveMetadata(w http.ResponseWriter, r *http.Request, path string) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	path, err := policy.CanonicalPath(requestPath(r.URL))
-	if err != nil {
 		return false
 	}
 	rest, ok := strings.CutPrefix(path, MetadataPath)
@@ -79,49 +77,32 @@ func (e *Enforcer) serveMetadata(w http.ResponseWriter, r *http.Request) bool {
 	if rest != "" && rest != "/" && !e.policy.HasPath(rest) && !e.policy.DefaultAllow() {
 		return false
 	}
-	body, _ := json.Marshal(e.Metadata())
+	body := e.metadataJSON()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		_, _ = w.Write(append(body, '\n'))
+		_, _ = w.Write(body)
 	}
 	return true
 }
 
-// writeError is WriteError with the RFC 9728 resource_metadata parameter
-// in the challenge, so that a client without configuration finds the
-// authorization server (§12.1).
-func (e *Enforcer) writeError(w http.ResponseWriter, r *http.Request, path string, err error) {
-	base := e.policy.PublicURL()
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
-	}
-	writeError(w, err, `resource_metadata="`+quoteParam(base+MetadataPath+path)+`"`)
+// metadataJSON is the metadata document, encoded once: the policy it
+// comes from never changes.
+func (e *Enforcer) metadataJSON() []byte {
+	e.metadataOnce.Do(func() {
+		body, _ := json.Marshal(e.Metadata())
+		e.metadataBody = append(body, '\n')
+	})
+	return e.metadataBody
 }
 
-// quoteParam makes s safe inside a quoted auth-param: a Host header is
-// the client's, and must not end the string or the header.
-func quoteParam(s string) string {
-	if !strings.ContainsAny(s, "\"\\\r\n") {
-		return s
-	}
-	var b strings.Builder
-	for _, c := range []byte(s) {
-		switch c {
-		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '\r', '\n':
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
+// writeError is WriteError with the RFC 9728 resource_metadata parameter
+// in the challenge, so that a client without configuration finds the
+// authorization server (§12.1). The document's URL is built like the
+// DPoP htu: public_url, or the scheme and Host the request came with.
+func (e *Enforcer) writeError(w http.ResponseWriter, r *http.Request, path string, err error) {
+	writeError(w, err, fmt.Sprintf("resource_metadata=%q", e.requestURL(r, MetadataPath+path)))
 }
 
 // insufficientScope reports the scope challenge of a refusal, if any.
