@@ -93,17 +93,11 @@ func exampleIdP(master []byte) (issuer string, stop func()) {
 			b.WriteString("    may_delegate_to: [patcher]\n")
 		}
 	}
-	wf, _ := fs.ReadFile(vulnpatch.Files, "workflow.yaml")
-	b.WriteString("workflows:\n")
-	for _, line := range strings.Split(strings.TrimSpace(string(wf)), "\n") {
-		switch {
-		case strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "workflow_id"):
-			b.WriteString("  - " + line + "\n")
-		default:
-			b.WriteString("    " + line + "\n")
-		}
+	wf, err := vulnpatch.WorkflowsConfig()
+	if err != nil {
+		log.Fatal(err)
 	}
+	b.WriteString(wf)
 	idp, stop, err := idptest.Run(b.String())
 	if err != nil {
 		log.Fatal(err)

@@ -64,11 +64,11 @@ func (e *env) initDir(dir, issuer string) error {
 	if err != nil {
 		return err
 	}
-	workflow, err := fs.ReadFile(vulnpatch.Files, "workflow.yaml")
+	workflows, err := vulnpatch.WorkflowsConfig()
 	if err != nil {
 		return err
 	}
-	config := renderConfig(issuer, clients, agentsYAML, string(workflow))
+	config := renderConfig(issuer, clients, agentsYAML, workflows)
 	if _, err := authserver.ParseConfig([]byte(config)); err != nil {
 		return fmt.Errorf("internal error: generated config does not parse: %w\n%s", err, config)
 	}
@@ -148,7 +148,7 @@ func derivedJWK(id string, specYAML, master []byte) (string, error) {
 	return string(jwk), err
 }
 
-func renderConfig(issuer string, clients []initClient, agents, workflow string) string {
+func renderConfig(issuer string, clients []initClient, agents, workflows string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ajwt server configuration (PROTOCOL.md §11), written by `ajwt init`.\n")
 	fmt.Fprintf(&b, "# Client secrets are stored hashed; the plaintext is in client-secrets.env.\n")
@@ -162,17 +162,7 @@ func renderConfig(issuer string, clients []initClient, agents, workflow string) 
 			fmt.Fprintf(&b, "    approves_for: [%s]   # whose runs it may approve\n", strings.Join(c.approvesFor, ", "))
 		}
 	}
-	b.WriteString("agents:\n" + agents + "workflows:\n")
-	for _, line := range strings.Split(strings.TrimRight(workflow, "\n"), "\n") {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		prefix := "    "
-		if strings.HasPrefix(line, "workflow_id") {
-			prefix = "  - "
-		}
-		b.WriteString(prefix + line + "\n")
-	}
+	b.WriteString("agents:\n" + agents + workflows)
 	return b.String()
 }
 

@@ -216,20 +216,11 @@ func (e *Env) idpConfig() (string, error) {
 			b.WriteString("    may_delegate_to: [patcher]\n")
 		}
 	}
-	wf, err := fs.ReadFile(vulnpatch.Files, "workflow.yaml")
+	wf, err := vulnpatch.WorkflowsConfig()
 	if err != nil {
 		return "", err
 	}
-	b.WriteString("workflows:\n")
-	for _, line := range strings.Split(strings.TrimSpace(string(wf)), "\n") {
-		switch {
-		case strings.HasPrefix(line, "#"):
-		case strings.HasPrefix(line, "workflow_id"):
-			b.WriteString("  - " + line + "\n")
-		default:
-			b.WriteString("    " + line + "\n")
-		}
-	}
+	b.WriteString(wf)
 	return b.String(), nil
 }
 
