@@ -2,20 +2,15 @@ package middleware_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/ajwt/ajwt/dpop"
-	"github.com/ajwt/ajwt/middleware"
-	"github.com/ajwt/ajwt/policy/policyfile"
-	"github.com/ajwt/ajwt/proxy"
 )
 
 const mcpPolicyYAML = `
@@ -68,23 +63,7 @@ func newMCPWorldWith(t *testing.T, answer http.Handler) *mcpWorld {
 	}
 	m.upstream = httptest.NewServer(up)
 	t.Cleanup(m.upstream.Close)
-	pol, err := policyfile.Parse([]byte(strings.ReplaceAll(mcpPolicyYAML, "ISSUER", m.idp.URL)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.enf, err = middleware.New(context.Background(), pol); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.enf.Close)
-	m.api = httptest.NewServer(m.enf.Handler(up))
-	t.Cleanup(m.api.Close)
-	u, _ := url.Parse(m.upstream.URL)
-	h, err := proxy.New(u, m.enf, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.prx = httptest.NewServer(h)
-	t.Cleanup(m.prx.Close)
+	m.enforce(mcpPolicyYAML, up)
 	return m
 }
 

@@ -97,31 +97,38 @@ func newWorld(t *testing.T) *world {
 		io.WriteString(rw, "upstream:"+r.URL.Path)
 	}))
 	t.Cleanup(w.upstream.Close)
-	pol, err := policyfile.Parse([]byte(strings.ReplaceAll(policyYAML, "ISSUER", w.idp.URL)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.enf, err = middleware.New(context.Background(), pol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.enf.Close)
-	w.api = httptest.NewServer(w.enf.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	w.enforce(policyYAML, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if v, ok := middleware.FromContext(r.Context()); ok {
 			io.WriteString(rw, "ok:"+v.Claims.Subject)
 			return
 		}
 		io.WriteString(rw, "ok: public")
-	})))
-	t.Cleanup(w.api.Close)
+	}))
+	return w
+}
+
+// enforce puts the policy (ISSUER replaced by the IdP's URL) in front of
+// app through the middleware (w.api) and of w.upstream through the proxy
+// (w.prx), with one enforcer (w.enf).
+func (w *world) enforce(policyText string, app http.Handler) {
+	w.t.Helper()
+	pol, err := policyfile.Parse([]byte(strings.ReplaceAll(policyText, "ISSUER", w.idp.URL)))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if w.enf, err = middleware.New(context.Background(), pol); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(w.enf.Close)
+	w.api = httptest.NewServer(w.enf.Handler(app))
+	w.t.Cleanup(w.api.Close)
 	up, _ := url.Parse(w.upstream.URL)
 	h, err := proxy.New(up, w.enf, proxy.Options{})
 	if err != nil {
-		t.Fatal(err)
+		w.t.Fatal(err)
 	}
 	w.prx = httptest.NewServer(h)
-	t.Cleanup(w.prx.Close)
-	return w
+	w.t.Cleanup(w.prx.Close)
 }
 
 func (w *world) startIdP() {
