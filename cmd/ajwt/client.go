@@ -146,11 +146,7 @@ func (s *adminSession) do(req *http.Request, out any) error {
 // answerError is the protocol error of an IdP's error answer (§9: every
 // JSON error body is {"error","error_description"} plus extras).
 func answerError(status int, body []byte) *protocol.Error {
-	var wire struct {
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-		Reason      string `json:"reason"`
-	}
+	var wire protocol.WireError
 	if json.Unmarshal(body, &wire) != nil || wire.Error == "" {
 		return &protocol.Error{Code: protocol.CodeServerError, Description: http.StatusText(status), Status: status}
 	}
@@ -171,7 +167,7 @@ func readClientSecret(path, client string) (string, error) {
 	if len(data) > maxSecretFile {
 		return "", fmt.Errorf("%s: larger than %d bytes", path, maxSecretFile)
 	}
-	name := "AJWT_" + strings.ToUpper(strings.ReplaceAll(client, "-", "_")) + "_SECRET="
+	name := secretEnvName(client) + "="
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -187,4 +183,11 @@ func readClientSecret(path, client string) (string, error) {
 		return "", fmt.Errorf("%s: want %s's secret alone, or a line %s…", path, client, name)
 	}
 	return lines[0], nil
+}
+
+// secretEnvName is the variable that holds client's secret in the
+// client-secrets.env of ajwt init: AJWT_<CLIENT>_SECRET, upper case, "-"
+// as "_".
+func secretEnvName(client string) string {
+	return "AJWT_" + strings.ToUpper(strings.ReplaceAll(client, "-", "_")) + "_SECRET"
 }

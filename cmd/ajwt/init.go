@@ -170,7 +170,7 @@ func writeSecretsEnv(dir string, clients []initClient) error {
 	var b strings.Builder
 	b.WriteString("# Client secrets for the clients in ajwt.yaml. Keep this file private.\n")
 	for _, c := range clients {
-		fmt.Fprintf(&b, "AJWT_%s_SECRET=%s\n", strings.ToUpper(strings.ReplaceAll(c.id, "-", "_")), c.secret)
+		fmt.Fprintf(&b, "%s=%s\n", secretEnvName(c.id), c.secret)
 	}
 	return writeNewFile(filepath.Join(dir, "client-secrets.env"), []byte(b.String()), 0o600)
 }
