@@ -83,7 +83,7 @@ func verifyAudit(cmd *cobra.Command, st store.Store) (*auditResult, error) {
 			return err
 		}
 		for after := int64(0); ; {
-			page, err := tx.Audit(ctx, "", after, auditPage)
+			page, err := tx.Audit(ctx, store.AuditFilter{After: after, Limit: auditPage})
 			if err != nil || len(page) == 0 {
 				return err
 			}

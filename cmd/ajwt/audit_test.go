@@ -115,8 +115,8 @@ func (p *pagedChain) entry(seq int64) *store.AuditEntry {
 	return e
 }
 
-func (t pagedTx) Audit(_ context.Context, runID string, after int64, limit int) ([]*store.AuditEntry, error) {
-	p := t.p
+func (t pagedTx) Audit(_ context.Context, f store.AuditFilter) ([]*store.AuditEntry, error) {
+	p, after, limit := t.p, f.After, f.Limit
 	runtime.GC()
 	for _, w := range p.served[:max(0, len(p.served)-2*limit)] {
 		if w.Value() != nil {

@@ -23,7 +23,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	var entries []*store.AuditEntry
 	err = s.store.View(r.Context(), func(tx store.Tx) (err error) {
-		entries, err = tx.Audit(r.Context(), q.Get("run_id"), after, page+1)
+		entries, err = tx.Audit(r.Context(), store.AuditFilter{RunID: q.Get("run_id"), After: after, Limit: page + 1})
 		return err
 	})
 	if err != nil {

@@ -41,7 +41,7 @@ func (h *harness) auditEvents(event, client string) []*store.AuditEntry {
 		h.t.Fatal(err)
 	}
 	var all []*store.AuditEntry
-	if err := h.st.View(ctx, func(tx store.Tx) (err error) { all, err = tx.Audit(ctx, "", 0, 10_000); return err }); err != nil {
+	if err := h.st.View(ctx, func(tx store.Tx) (err error) { all, err = tx.Audit(ctx, store.AuditFilter{Limit: 10_000}); return err }); err != nil {
 		h.t.Fatal(err)
 	}
 	var out []*store.AuditEntry

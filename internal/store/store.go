@@ -51,6 +51,8 @@ type Tx interface {
 	// write is lost. Never served from a cache. Refused in View.
 	AgentForUpdate(ctx context.Context, agentID string) (*Agent, error)
 	PutAgent(ctx context.Context, a *Agent) error // insert or replace by AgentID
+	// Agents lists every agent by id, at most limit (never from a cache).
+	Agents(ctx context.Context, limit int) ([]*Agent, error)
 
 	Workflow(ctx context.Context, workflowID string, version int) (*Workflow, error) // version 0: latest
 	PutWorkflow(ctx context.Context, w *Workflow) error                              // insert; (ID, Version) unique → ErrConflict
@@ -62,6 +64,9 @@ type Tx interface {
 	// SaveRun writes back the status and step states of a run read in this
 	// transaction.
 	SaveRun(ctx context.Context, r *Run) error
+	// Runs lists runs matching every non-empty field of f, newest first
+	// (CreatedAt, then RunID, descending), at most f.Limit.
+	Runs(ctx context.Context, f RunFilter) ([]*Run, error)
 
 	PutToken(ctx context.Context, t *Token) error
 	Token(ctx context.Context, jti string) (*Token, error)
@@ -107,9 +112,10 @@ type Tx interface {
 	// in a durable outbox and Store.FlushAudit or the store's own chainer,
 	// within milliseconds, chains it).
 	AppendAudit(ctx context.Context, e *AuditEntry) error
-	// Audit lists entries with Seq > after, optionally of one run, oldest
-	// first, at most limit.
-	Audit(ctx context.Context, runID string, after int64, limit int) ([]*AuditEntry, error)
+	// Audit lists the chained entries matching f, at most f.Limit: oldest
+	// first after f.After, or, with f.Newest, newest first before f.Before
+	// (0: from the head).
+	Audit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 	// AuditHead returns the last entry's Seq and Hash as recorded separately
 	// by AppendAudit (0 and AuditGenesis for an empty log), so that removing
 	// entries from the end of the log is detected too.
@@ -201,6 +207,30 @@ type Step struct {
 	// ChainVersions are the registration versions of Chain's agents when
 	// the chain was formed: a renewal needs them unchanged (§6.3).
 	ChainVersions []int
+}
+
+// RunFilter selects runs; empty fields match anything.
+type RunFilter struct {
+	WorkflowID   string
+	Status       string
+	InitiatedBy  string
+	CreatedSince time.Time // runs created at or after it
+	// Before continues a listing: runs strictly older than (BeforeTime,
+	// BeforeID) in the listing's order. Zero BeforeTime: from the newest.
+	BeforeTime time.Time
+	BeforeID   string
+	Limit      int // at most this many; 0 or less: none
+}
+
+// AuditFilter selects audit entries; empty fields match anything.
+type AuditFilter struct {
+	RunID   string
+	AgentID string
+	Event   string
+	After   int64 // oldest first, Seq > After
+	Newest  bool  // newest first instead, Seq < Before (Before 0: from the head)
+	Before  int64
+	Limit   int // 0 or less: none
 }
 
 // Token kinds.

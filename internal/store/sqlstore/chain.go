@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"strings"
 	"context"
 	"time"
 
@@ -57,16 +58,29 @@ func (t *tx) appendPending(ctx context.Context, e *store.AuditEntry) error {
 	return err
 }
 
-// Audit returns nothing for limit <= 0, like Revocations.
-func (t *tx) Audit(ctx context.Context, runID string, after int64, limit int) ([]*store.AuditEntry, error) {
-	if limit <= 0 {
+// Audit returns nothing for a limit <= 0, like Revocations.
+func (t *tx) Audit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEntry, error) {
+	if f.Limit <= 0 {
 		return nil, nil
 	}
-	q, args := "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", []any{after, limit}
-	if runID != "" {
-		q, args = "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?", []any{runID, after, limit}
+	where, args := []string{"seq > ?"}, []any{f.After}
+	order := "seq"
+	if f.Newest {
+		where, args, order = nil, nil, "seq DESC"
+		if f.Before > 0 {
+			where, args = append(where, "seq < ?"), append(args, f.Before)
+		}
 	}
-	rows, err := t.query(ctx, q, args...)
+	for _, c := range []struct{ col, v string }{{"run_id", f.RunID}, {"agent_id", f.AgentID}, {"event", f.Event}} {
+		if c.v != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	q := "SELECT seq, time, event, client_id, agent_id, run_id, step, outcome, detail, prev, hash FROM audit"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := t.query(ctx, q+" ORDER BY "+order+" LIMIT ?", append(args, f.Limit)...)
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func waitChained(t *testing.T, db *DB, n int) []*store.AuditEntry {
 		var all []*store.AuditEntry
 		var head int64
 		err := db.View(t.Context(), func(tx store.Tx) (err error) {
-			if all, err = tx.Audit(t.Context(), "", 0, 100_000); err != nil {
+			if all, err = tx.Audit(t.Context(), store.AuditFilter{Limit: 100_000}); err != nil {
 				return err
 			}
 			head, _, err = tx.AuditHead(t.Context())

@@ -32,7 +32,7 @@ func TestMigrationSeedsServedClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	execSQLite(t, path, "DROP TABLE clients", "DELETE FROM schema_version WHERE version > 6")
+	execSQLite(t, path, "DROP TABLE clients", "DROP INDEX runs_created", "DROP INDEX audit_agent", "DELETE FROM schema_version WHERE version > 6")
 	if db, err = OpenSQLite(t.Context(), path, Options{}); err != nil {
 		t.Fatal(err)
 	}

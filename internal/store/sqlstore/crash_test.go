@@ -121,7 +121,7 @@ func checkAcked(t *testing.T, path string, acked map[int64]string) {
 	defer s.Close()
 	var all []*store.AuditEntry
 	err = s.View(t.Context(), func(tx store.Tx) (err error) {
-		if all, err = tx.Audit(t.Context(), "", 0, 1<<30); err != nil {
+		if all, err = tx.Audit(t.Context(), store.AuditFilter{Limit: 1 << 30}); err != nil {
 			return err
 		}
 		for seq, jti := range acked {

@@ -35,7 +35,7 @@ func TestMigrations(t *testing.T) {
 		want    string   // error substring; "" for success
 	}{
 		{"reopen at latest", nil, ""},
-		{"upgrade from 1", []string{"DROP TABLE clients", "DROP TABLE shared_secrets", "DROP INDEX used_ids_expires", "DROP INDEX tokens_expires", "DROP INDEX revocations_expires", "DROP INDEX tokens_delegated", "ALTER TABLE revocations DROP COLUMN version",
+		{"upgrade from 1", []string{"DROP TABLE clients", "DROP TABLE shared_secrets", "DROP INDEX used_ids_expires", "DROP INDEX tokens_expires", "DROP INDEX revocations_expires", "DROP INDEX tokens_delegated", "DROP INDEX runs_created", "DROP INDEX audit_agent", "ALTER TABLE revocations DROP COLUMN version",
 			"DELETE FROM schema_version WHERE version > 1"}, ""},
 		{"newer than the program", []string{"INSERT INTO schema_version (version) VALUES (999)"}, "newer than this program"},
 	}
@@ -60,10 +60,10 @@ func TestMigrations(t *testing.T) {
 			}
 			var v, idx int
 			err = db.read.QueryRow("SELECT (SELECT MAX(version) FROM schema_version), "+
-				"(SELECT COUNT(*) FROM sqlite_master WHERE name IN ('used_ids_expires', 'tokens_expires', 'revocations_expires', 'tokens_delegated'))").Scan(&v, &idx)
+				"(SELECT COUNT(*) FROM sqlite_master WHERE name IN ('used_ids_expires', 'tokens_expires', 'revocations_expires', 'tokens_delegated', 'runs_created', 'audit_agent'))").Scan(&v, &idx)
 			db.Close()
-			if err != nil || v != latest || idx != 4 {
-				t.Fatalf("schema version %d, indexes %d (%v), want %d and 4", v, idx, err, latest)
+			if err != nil || v != latest || idx != 6 {
+				t.Fatalf("schema version %d, indexes %d (%v), want %d and 6", v, idx, err, latest)
 			}
 		})
 	}

@@ -114,12 +114,47 @@ func (t *tx) AgentForUpdate(ctx context.Context, id string) (*store.Agent, error
 }
 
 func (t *tx) readAgent(ctx context.Context, id, lock string) (*store.Agent, error) {
+	row, err := t.r.queryRow(ctx, "SELECT "+agentCols+" FROM agents WHERE agent_id = ?"+lock, id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := scanAgent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return a, err
+}
+
+// Agents reads the database, never the agent cache: a listing is rare and
+// must show every agent as stored.
+func (t *tx) Agents(ctx context.Context, limit int) ([]*store.Agent, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := t.query(ctx, "SELECT "+agentCols+" FROM agents ORDER BY agent_id LIMIT ?", limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Agent
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanAgent(row scanner) (*store.Agent, error) {
 	var a store.Agent
 	var jwk, spec, scopes, auds, may string
 	var wreq, revoked int
 	var revokedAt, updatedAt int64
-	err := t.scanOne(ctx, "SELECT "+agentCols+" FROM agents WHERE agent_id = ?"+lock, []any{id},
-		&a.AgentID, &a.ClientID, &a.RegistrationID, &a.Version, &a.Checksum, &a.JKT, &jwk, &spec, &scopes, &auds, &may, &wreq, &revoked, &revokedAt, &updatedAt)
+	err := row.Scan(&a.AgentID, &a.ClientID, &a.RegistrationID, &a.Version, &a.Checksum, &a.JKT, &jwk, &spec, &scopes, &auds, &may, &wreq, &revoked, &revokedAt, &updatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -208,11 +243,60 @@ func (t *tx) RunForUpdate(ctx context.Context, id string) (*store.Run, error) {
 }
 
 func (t *tx) readRun(ctx context.Context, id, lock string) (*store.Run, error) {
+	row, err := t.r.queryRow(ctx, "SELECT "+runCols+" FROM runs WHERE run_id = ?"+lock, id)
+	if err != nil {
+		return nil, err
+	}
+	r, err := scanRun(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return r, err
+}
+
+func (t *tx) Runs(ctx context.Context, f store.RunFilter) ([]*store.Run, error) {
+	if f.Limit <= 0 {
+		return nil, nil
+	}
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"workflow_id", f.WorkflowID}, {"status", f.Status}, {"initiated_by", f.InitiatedBy}} {
+		if c.v != "" {
+			where, args = append(where, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	if !f.CreatedSince.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, ns(f.CreatedSince))
+	}
+	if !f.BeforeTime.IsZero() {
+		where = append(where, "(created_at < ? OR (created_at = ? AND run_id < ?))")
+		args = append(args, ns(f.BeforeTime), ns(f.BeforeTime), f.BeforeID)
+	}
+	q := "SELECT " + runCols + " FROM runs"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := t.query(ctx, q+" ORDER BY created_at DESC, run_id DESC LIMIT ?", append(args, f.Limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func scanRun(row scanner) (*store.Run, error) {
 	var r store.Run
 	var ectx, steps string
 	var created int64
-	err := t.scanOne(ctx, "SELECT "+runCols+" FROM runs WHERE run_id = ?"+lock, []any{id},
-		&r.RunID, &r.ClientID, &r.WorkflowID, &r.WorkflowVersion, &r.Status, &r.InitiatedBy, &ectx, &steps, &created)
+	err := row.Scan(&r.RunID, &r.ClientID, &r.WorkflowID, &r.WorkflowVersion, &r.Status, &r.InitiatedBy, &ectx, &steps, &created)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,18 @@ func testAgents(t *testing.T, o Opener) {
 		}
 		return nil
 	})
+	update(t, s, func(tx store.Tx) error { return tx.PutAgent(ctx, agent("classifier")) })
+	view(t, s, func(tx store.Tx) error {
+		all, err1 := tx.Agents(ctx, 10)
+		one, err2 := tx.Agents(ctx, 1)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if len(all) != 2 || all[0].AgentID != "classifier" || all[1].AgentID != "planner" || all[1].Version != 2 || len(one) != 1 {
+			return fmt.Errorf("listing: %d agents, limit 1: %d", len(all), len(one))
+		}
+		return nil
+	})
 }
 
 func testWorkflows(t *testing.T, o Opener) {
@@ -122,6 +134,55 @@ func testRuns(t *testing.T, o Opener) {
 	view(t, s, func(tx store.Tx) error {
 		if _, err := tx.Run(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("missing run: %v", err)
+		}
+		return nil
+	})
+}
+
+// testRunListing: filters, newest first, and paging that neither skips nor
+// repeats a run when several share a creation time.
+func testRunListing(t *testing.T, o Opener) {
+	s, ctx := o.Open(t), t.Context()
+	update(t, s, func(tx store.Tx) error {
+		for i := range 9 {
+			r := newRun(fmt.Sprintf("r%d", i))
+			r.CreatedAt = t0.Add(time.Duration(i/3) * time.Minute) // three runs per minute
+			r.WorkflowID = []string{"wf", "other"}[i%2]
+			r.InitiatedBy = []string{"user:alice", "user:bob", "user:carol"}[i%3]
+			if i == 4 {
+				r.Status = store.RunRevoked
+			}
+			if err := tx.CreateRun(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx store.Tx) error {
+		cases := []struct {
+			f    store.RunFilter
+			want []string
+		}{
+			{store.RunFilter{Limit: 100}, []string{"r8", "r7", "r6", "r5", "r4", "r3", "r2", "r1", "r0"}},
+			{store.RunFilter{WorkflowID: "other", Limit: 100}, []string{"r7", "r5", "r3", "r1"}},
+			{store.RunFilter{Status: store.RunRevoked, Limit: 100}, []string{"r4"}},
+			{store.RunFilter{InitiatedBy: "user:bob", Limit: 100}, []string{"r7", "r4", "r1"}},
+			{store.RunFilter{CreatedSince: t0.Add(time.Minute), Limit: 100}, []string{"r8", "r7", "r6", "r5", "r4", "r3"}},
+			{store.RunFilter{BeforeTime: t0.Add(time.Minute), BeforeID: "r4", Limit: 3}, []string{"r3", "r2", "r1"}},
+			{store.RunFilter{Limit: 0}, nil},
+		}
+		for _, c := range cases {
+			runs, err := tx.Runs(ctx, c.f)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, r := range runs {
+				got = append(got, r.RunID)
+			}
+			if !slices.Equal(got, c.want) {
+				return fmt.Errorf("runs %+v: got %v, want %v", c.f, got, c.want)
+			}
 		}
 		return nil
 	})

@@ -28,6 +28,7 @@ func Run(t *testing.T, o Opener) {
 		{"token locks", testTokenLocks},
 		{"workflows", testWorkflows},
 		{"runs", testRuns},
+		{"run listing", testRunListing},
 		{"step completes once", testStepCompletesOnce},
 		{"tokens", testTokens},
 		{"use once", testUseOnce},
