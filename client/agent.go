@@ -1,10 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -182,15 +186,31 @@ func (a *Agent) postWithProof(ctx context.Context, s *keys.Signer, form url.Valu
 // one the agent already holds for that run and step (for whatever
 // resource), or a new one.
 func (a *Agent) Complete(ctx context.Context, runID, step string) (*Run, error) {
+	return a.complete(ctx, runID, step, nil)
+}
+
+// CompleteWithResult is Complete that also records the SHA-256 of what the
+// step produced (result_sha256, §5): approvers and auditors see which
+// result a later step was approved on, without the IdP holding the result.
+func (a *Agent) CompleteWithResult(ctx context.Context, runID, step string, result []byte) (*Run, error) {
+	sum := sha256.Sum256(result)
+	body, _ := json.Marshal(map[string]string{"result_sha256": hex.EncodeToString(sum[:])}) // strings only: cannot fail
+	return a.complete(ctx, runID, step, body)
+}
+
+func (a *Agent) complete(ctx context.Context, runID, step string, body []byte) (*Run, error) {
 	src := a.sourceFor(runID, step)
 	tok, err := src.Token(ctx)
 	if err != nil {
 		return nil, err
 	}
 	u := a.c.meta.RunEndpoint + "/" + url.PathEscape(runID) + "/steps/" + url.PathEscape(step) + "/complete"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	hc := &http.Client{Transport: &Transport{Source: src, Base: a.c.hc.Transport}, Timeout: a.c.hc.Timeout}
 	var run Run

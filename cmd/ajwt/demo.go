@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +15,7 @@ import (
 )
 
 func (e *env) demoCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, withConsole bool
 	var htmlPath string
 	cmd := &cobra.Command{
 		Use:   "demo [--json] [--html FILE]",
@@ -31,7 +32,10 @@ func (e *env) demoCmd() *cobra.Command {
 				progress = e.stderr
 			}
 			say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
-			rep, err := demo.Run(cmd.Context(), dir, say)
+			rep, world, err := demo.RunKeep(cmd.Context(), dir, say)
+			if world != nil {
+				defer world.Close()
+			}
 			if err != nil {
 				return err
 			}
@@ -41,11 +45,15 @@ func (e *env) demoCmd() *cobra.Command {
 			if !rep.OK() {
 				return &exitError{code: 3, err: fmt.Errorf("an attack succeeded against ajwt or the legitimate workflow failed")}
 			}
+			if withConsole {
+				return e.keepConsole(cmd.Context(), world, say)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (progress goes to stderr)")
 	cmd.Flags().StringVar(&htmlPath, "html", "", "also write a self-contained HTML report to FILE")
+	cmd.Flags().BoolVar(&withConsole, "console", false, "afterwards, keep the IdP running with its operator console and one run waiting for approval (Ctrl-C stops)")
 	return cmd
 }
 
@@ -76,4 +84,17 @@ func (e *env) writeReport(rep *demo.Report, asJSON bool, htmlPath string) error 
 	}
 	_, err = io.WriteString(e.stderr, "HTML report written to "+htmlPath+"\n")
 	return err
+}
+
+// keepConsole serves the console of the demo's IdP, with the run RunKeep
+// left waiting for approval, until the command is interrupted.
+func (e *env) keepConsole(ctx context.Context, world *demo.Env, say func(string, ...any)) error {
+	say("")
+	say("Operator console: %s", world.ConsoleURL())
+	say("  username: %s", world.Operator())
+	say("  password: %s   (made up for this demo; it ends with it)", world.OperatorPassword)
+	say("Run %s (started for user:carol) is waiting for approval: approve it in the console and its patch step becomes ready.", world.WaitingRun)
+	say("Press Ctrl-C to stop.")
+	<-ctx.Done()
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ajwt/ajwt/internal/console"
 	"log/slog"
 	"net"
 	"net/http"
@@ -75,7 +76,7 @@ func (f *storeFlags) cipher() (authserver.KeyCipher, error) {
 
 func (e *env) serveCmd() *cobra.Command {
 	var configPath, addr, cpuProfile string
-	var quiet bool
+	var quiet, withConsole bool
 	var maxConns int
 	var sf storeFlags
 	cmd := &cobra.Command{
@@ -95,7 +96,7 @@ func (e *env) serveCmd() *cobra.Command {
 			if maxConns <= 0 {
 				maxConns = defaultMaxConns()
 			}
-			return e.serve(cmd.Context(), cfg, &sf, addr, quiet, maxConns)
+			return e.serve(cmd.Context(), cfg, &sf, serveSettings{addr: addr, quiet: quiet, maxConns: maxConns, console: withConsole})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "ajwt.yaml", "configuration file")
@@ -103,6 +104,7 @@ func (e *env) serveCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "log warnings and errors only (no request log)")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile to FILE until shutdown (SIGTERM)")
 	cmd.Flags().IntVar(&maxConns, "max-conns", 0, "most client connections open at once, feed long polls included (default: 3/4 of the open-file limit, at most 16384)")
+	cmd.Flags().BoolVar(&withConsole, "console", true, "serve the operators' web console under /console (it needs operators in the configuration to log in)")
 	sf.register(cmd, true)
 	return cmd
 }
@@ -124,7 +126,16 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, addr string, quiet bool, maxConns int) error {
+// serveSettings are the flags of `ajwt serve` beyond the store's.
+type serveSettings struct {
+	addr     string
+	quiet    bool
+	maxConns int
+	console  bool
+}
+
+func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, set serveSettings) error {
+	addr, quiet, maxConns := set.addr, set.quiet, set.maxConns
 	level := slog.LevelInfo
 	if quiet {
 		level = slog.LevelWarn
@@ -165,7 +176,16 @@ func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags,
 	}
 	logger.Info("ajwt serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "data", sf.dataDir, "postgres", sf.dsn != "", "redis", sf.redisURL != "",
 		"max_conns", maxConns, "feed_max_waiters", cfg.FeedMaxWaiters)
-	return serveHTTP(ctx, limitListen(ln, maxConns), srv.Handler(), logger)
+	h := srv.Handler()
+	if set.console {
+		c, err := console.New(srv, console.Options{Logger: logger})
+		if err != nil {
+			return err
+		}
+		h = console.Mount(c, h)
+		logger.Info("operator console", "url", cfg.Issuer+console.Prefix+"/", "operators", len(cfg.Operators))
+	}
+	return serveHTTP(ctx, limitListen(ln, maxConns), h, logger)
 }
 
 // serverOptions wires the KEK and, with --redis, the shared replay cache

@@ -214,7 +214,10 @@ func TestRefusedApprovalIsAudited(t *testing.T) {
 	if err := h.st.FlushAudit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	h.st.View(t.Context(), func(tx store.Tx) (err error) { entries, err = tx.Audit(t.Context(), store.AuditFilter{RunID: run, Limit: 1000}); return err })
+	h.st.View(t.Context(), func(tx store.Tx) (err error) {
+		entries, err = tx.Audit(t.Context(), store.AuditFilter{RunID: run, Limit: 1000})
+		return err
+	})
 	for _, e := range entries {
 		if e.Event == "approve_step" && e.Outcome == "refused:access_denied" && strings.Contains(e.Detail, "reason=self_approval") {
 			return

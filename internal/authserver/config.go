@@ -25,6 +25,9 @@ type Config struct {
 	Clients    []ClientConfig `yaml:"clients"`
 	Agents     []AgentConfig  `yaml:"agents"`
 	Workflows  []WorkflowDecl `yaml:"workflows"`
+	// Operators are the people who use the console (/console).
+	Operators []OperatorConfig `yaml:"operators"`
+	Console   ConsoleConfig    `yaml:"console"`
 
 	// Optional tuning; zero values take the §10 defaults.
 	DPoPIATWindow  time.Duration `yaml:"dpop_iat_window"`
@@ -152,6 +155,7 @@ func (c *Config) defaults() error {
 	if c.MaxDelegations == 0 {
 		c.MaxDelegations = protocol.MaxDelegationDepth
 	}
+	c.consoleDefaults()
 	return nil
 }
 
@@ -181,7 +185,14 @@ func (c *Config) check() error {
 	if err := c.checkAgents(); err != nil {
 		return err
 	}
-	return c.checkClients()
+	if err := c.checkClients(); err != nil {
+		return err
+	}
+	clients := map[string]bool{}
+	for _, cl := range c.Clients {
+		clients[cl.ClientID] = true
+	}
+	return c.checkOperators(clients)
 }
 
 const (

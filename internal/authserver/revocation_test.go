@@ -214,7 +214,10 @@ func TestAuditChain(t *testing.T) {
 		t.Fatalf("audit of the run: %v", outcomes)
 	}
 	var all []*store.AuditEntry
-	h.st.View(t.Context(), func(tx store.Tx) (err error) { all, err = tx.Audit(t.Context(), store.AuditFilter{Limit: 10000}); return err })
+	h.st.View(t.Context(), func(tx store.Tx) (err error) {
+		all, err = tx.Audit(t.Context(), store.AuditFilter{Limit: 10000})
+		return err
+	})
 	if seq, why := store.VerifyAuditChain(all); seq != 0 {
 		t.Fatalf("chain broken at %d: %s", seq, why)
 	}

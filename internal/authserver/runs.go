@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"slices"
@@ -35,6 +36,7 @@ type stepView struct {
 	CompletedBy string `json:"completed_by,omitempty"`
 	CompletedAt int64  `json:"completed_at,omitempty"`
 	ApprovedVia string `json:"approved_via,omitempty"` // approval steps: the approver client
+	Result      string `json:"result_sha256,omitempty"`
 }
 
 func viewRun(r *store.Run) runView {
@@ -44,7 +46,7 @@ func viewRun(r *store.Run) runView {
 		v.ExecutionContext = map[string]string{}
 	}
 	for i, st := range r.Steps {
-		v.Steps[i] = stepView{ID: st.ID, State: st.State, CompletedBy: st.CompletedBy, ApprovedVia: st.ApprovedVia}
+		v.Steps[i] = stepView{ID: st.ID, State: st.State, CompletedBy: st.CompletedBy, ApprovedVia: st.ApprovedVia, Result: st.Result}
 		if !st.CompletedAt.IsZero() {
 			v.Steps[i].CompletedAt = st.CompletedAt.Unix()
 		}
@@ -210,7 +212,11 @@ func (s *Server) handleCompleteStep(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 	}
-	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: claims.Subject, event: "complete_step", clientID: claims.ClientID,
+	result, err := resultDigest(body.ResultSHA256)
+	if err != nil {
+		return err
+	}
+	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: claims.Subject, event: "complete_step", clientID: claims.ClientID, result: result,
 		check: func(run *store.Run, def *StepDef, st *store.Step) error {
 			if st.State != store.StepInProgress || st.Holder != claims.Subject {
 				return errStep("step_not_held", nil, "step %q is %s and not held by %s", stepID, st.State, claims.Subject)
@@ -250,15 +256,7 @@ func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error
 	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + body.Approver, via: caller.ClientID,
 		event: "approve_step", clientID: caller.ClientID, comment: body.Comment,
 		mayAct: func(run *store.Run) error { return s.mayApprove(caller.ClientID, body.Approver, run) },
-		check: func(run *store.Run, def *StepDef, st *store.Step) error {
-			if def.Kind != kindApproval {
-				return errStep("not_an_approval_step", nil, "step %q is not an approval step", stepID)
-			}
-			if st.State != store.StepReady {
-				return errStep("step_"+st.State, missingSteps(run, def), "step %q is %s", stepID, st.State)
-			}
-			return nil
-		}})
+		check:  approvalReady(stepID)})
 	if err != nil {
 		return err
 	}
@@ -302,6 +300,7 @@ type stepChange struct {
 	event         string
 	clientID      string
 	comment       string // an approver's comment, for the audit log
+	result        string // the agent's result_sha256, "sha256:<hex>" or ""
 	// mayAct, if set, decides whether the caller may act on this run at
 	// all; it runs before anything about the run's state is revealed.
 	mayAct func(*store.Run) error
@@ -312,10 +311,27 @@ type stepChange struct {
 // an approval, what the approver wrote (quoted, so that it cannot pass
 // for another field).
 func changeDetail(c stepChange) string {
-	if c.comment == "" {
-		return "by=" + c.by
+	d := "by=" + c.by
+	if c.result != "" {
+		d += " result=" + c.result
 	}
-	return "by=" + c.by + " comment=" + strconv.Quote(c.comment)
+	if c.comment != "" {
+		d += " comment=" + strconv.Quote(c.comment)
+	}
+	return d
+}
+
+// resultDigest normalises a step's result_sha256: 64 hex digits, with or
+// without the "sha256:" prefix the checksums carry; "" for none.
+func resultDigest(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	hexPart := strings.TrimPrefix(strings.ToLower(s), "sha256:")
+	if _, err := hex.DecodeString(hexPart); err != nil || len(hexPart) != 64 {
+		return "", errBadRequest("result_sha256: want 64 hex digits (optionally sha256:-prefixed)")
+	}
+	return "sha256:" + hexPart, nil
 }
 
 // transition completes a step after the checks pass, in one transaction
@@ -384,7 +400,7 @@ func (s *Server) checkChange(ctx context.Context, tx store.Tx, run *store.Run, c
 		return err
 	}
 	completeStep(run, wf, st, c.by, s.now())
-	st.ApprovedVia = c.via
+	st.ApprovedVia, st.Result = c.via, c.result
 	return nil
 }
 
@@ -412,7 +428,7 @@ func (s *Server) handleRevokeRun(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		revoked, err = s.revokeRun(ctx, tx, run, caller.ClientID)
+		revoked, err = s.revokeRun(ctx, tx, run, "by="+caller.ClientID)
 		return err
 	})
 	if err != nil {
@@ -423,7 +439,9 @@ func (s *Server) handleRevokeRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) revokeRun(ctx context.Context, tx store.Tx, run *store.Run, by string) ([]*store.Revocation, error) {
+// revokeRun stops run and revokes its tokens; detail says who and why, for
+// the audit log.
+func (s *Server) revokeRun(ctx context.Context, tx store.Tx, run *store.Run, detail string) ([]*store.Revocation, error) {
 	run.Status = store.RunRevoked
 	if err := tx.SaveRun(ctx, run); err != nil {
 		return nil, err
@@ -436,7 +454,7 @@ func (s *Server) revokeRun(ctx context.Context, tx store.Tx, run *store.Run, by 
 	if err != nil {
 		return nil, err
 	}
-	err = tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: "revoke_run", ClientID: run.ClientID, RunID: run.RunID, Outcome: "ok", Detail: "by=" + by})
+	err = tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: "revoke_run", ClientID: run.ClientID, RunID: run.RunID, Outcome: "ok", Detail: detail})
 	return append([]*store.Revocation{rev}, more...), err
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"runtime"
 	"strings"
@@ -262,4 +263,26 @@ func (c *secretChecker) cached(clientID string, digest [32]byte) bool {
 	e, ok := c.cache[clientID]
 	c.mu.Unlock()
 	return ok && c.now().Before(e.expires) && subtle.ConstantTimeCompare(e.digest[:], digest[:]) == 1
+}
+
+// passwordAlphabet leaves out letters and digits that people confuse
+// (0/o, 1/l/i).
+const passwordAlphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+
+// GeneratePassword returns a password for a person to type: 24 characters
+// of a 31-letter alphabet (≈ 119 bits), in groups of four. It is not an
+// ajwt_s_ secret, so HashSecret gives it argon2id like any password.
+func GeneratePassword() string {
+	var b strings.Builder
+	for i := range 24 {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte('-')
+		}
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(passwordAlphabet))))
+		if err != nil {
+			panic("authserver: crypto/rand failed: " + err.Error()) // never on supported platforms
+		}
+		b.WriteByte(passwordAlphabet[n.Int64()])
+	}
+	return b.String()
 }

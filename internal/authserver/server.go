@@ -51,6 +51,10 @@ type Server struct {
 	handler  http.Handler
 	wfCache  sync.Map // "id@version" → *WorkflowDef
 
+	operators map[string]*Operator // by username
+	logins    *failureLimiter      // failed console logins per username and per address
+	chain     chainWatch           // the audit chain as verified so far
+
 	closeOnce sync.Once
 	stop      chan struct{}
 }
@@ -87,6 +91,9 @@ func (s *Server) setup(ctx context.Context, opts Options) error {
 		return err
 	}
 	if err := s.loadClients(); err != nil {
+		return err
+	}
+	if err := s.loadOperators(); err != nil {
 		return err
 	}
 	s.secrets = newSecretChecker(5*time.Minute, s.now)

@@ -21,6 +21,7 @@ import (
 	"github.com/ajwt/ajwt/client"
 	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
 	"github.com/ajwt/ajwt/internal/authserver"
+	"github.com/ajwt/ajwt/internal/console"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/middleware"
@@ -65,7 +66,24 @@ type Env struct {
 	agents   map[string]*client.Agent
 	hc       *http.Client
 	closers  []func()
+
+	setup Setup
+	// OperatorPassword is the console password of the demo's operator
+	// (made up per run) when Setup named no operators.
+	OperatorPassword string
+	// WaitingRun is the run RunKeep left at its approval step.
+	WaitingRun string
 }
+
+// Setup changes the demo's world for tests and `ajwt demo --console`.
+type Setup struct {
+	// Operators of the console; nil: one operator "operator" with every
+	// role and a fresh password (Env.OperatorPassword).
+	Operators []authserver.OperatorConfig
+}
+
+// demoOperator is the operator a newcomer logs in as.
+const demoOperator = "operator"
 
 // Close stops everything the environment started.
 func (e *Env) Close() {
@@ -76,8 +94,13 @@ func (e *Env) Close() {
 
 // Start builds an environment for mode in dir (the IdP's data).
 func Start(ctx context.Context, mode, dir string) (*Env, error) {
+	return StartWith(ctx, mode, dir, Setup{})
+}
+
+// StartWith is Start with a setup.
+func StartWith(ctx context.Context, mode, dir string, setup Setup) (*Env, error) {
 	e := &Env{Mode: mode, master: []byte("demo shim master secret: 32+ bytes, never leaves the app"),
-		specs: map[string]*agentspec.Spec{}, agents: map[string]*client.Agent{}, hc: &http.Client{Timeout: 10 * time.Second}}
+		specs: map[string]*agentspec.Spec{}, agents: map[string]*client.Agent{}, hc: &http.Client{Timeout: 10 * time.Second}, setup: setup}
 	if err := e.start(ctx, dir); err != nil {
 		e.Close()
 		return nil, err
@@ -171,7 +194,11 @@ func (e *Env) startIdP(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	con, err := console.New(srv, console.Options{})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: console.Mount(con, srv.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	e.closers = append(e.closers, func() { _ = hs.Close(); srv.Close() })
 	return e.startClients(ctx)
@@ -221,8 +248,39 @@ func (e *Env) idpConfig() (string, error) {
 		return "", err
 	}
 	b.WriteString(wf)
+	ops, err := e.operators()
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(ops)
 	return b.String(), nil
 }
+
+// operators renders the console's operators; without any in the setup,
+// one with every role and a password made up now.
+func (e *Env) operators() (string, error) {
+	ops := e.setup.Operators
+	if ops == nil {
+		e.OperatorPassword = authserver.GeneratePassword()
+		hash, err := authserver.HashSecret(e.OperatorPassword)
+		if err != nil {
+			return "", err
+		}
+		ops = []authserver.OperatorConfig{{Username: demoOperator, PasswordHash: hash, Roles: []string{authserver.RoleViewer, authserver.RoleApprover, authserver.RoleAdmin}}}
+	}
+	var b strings.Builder
+	b.WriteString("operators:\n")
+	for _, o := range ops {
+		fmt.Fprintf(&b, "  - {username: %s, password_hash: %q, roles: [%s]}\n", o.Username, o.PasswordHash, strings.Join(o.Roles, ", "))
+	}
+	return b.String(), nil
+}
+
+// ConsoleURL is where the IdP serves its console.
+func (e *Env) ConsoleURL() string { return e.IdPURL + console.Prefix + "/" }
+
+// Operator is the demo operator's username.
+func (e *Env) Operator() string { return demoOperator }
 
 func (e *Env) publicJWK(id string) (string, error) {
 	s, err := e.agentSigner(id, e.specs[id])

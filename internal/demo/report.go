@@ -52,13 +52,33 @@ func (r *Report) OK() bool {
 // Run executes the legitimate workflow and every scenario in both modes,
 // each mode in its own environment under dir.
 func Run(ctx context.Context, dir string, say Progress) (*Report, error) {
+	rep, kept, err := run(ctx, dir, say, false)
+	if kept != nil {
+		kept.Close()
+	}
+	return rep, err
+}
+
+// RunKeep is Run that leaves the ajwt world running, its IdP and console
+// included, and returns it; the caller closes it.
+func RunKeep(ctx context.Context, dir string, say Progress) (*Report, *Env, error) {
+	return run(ctx, dir, say, true)
+}
+
+func run(ctx context.Context, dir string, say Progress, keep bool) (*Report, *Env, error) {
 	start := time.Now()
 	rep := &Report{Workflow: map[string]WorkflowResult{}}
 	results := map[string][]Result{}
+	var kept *Env
 	for _, mode := range []string{Legacy, AJWT} {
-		res, wf, err := runMode(ctx, mode, dir+"/"+mode, say)
+		res, wf, e, err := runMode(ctx, mode, dir+"/"+mode, say, keep && mode == AJWT)
+		if keep && mode == AJWT {
+			kept = e
+		} else if e != nil {
+			e.Close()
+		}
 		if err != nil {
-			return nil, err
+			return nil, kept, err
 		}
 		results[mode], rep.Workflow[mode] = res, wf
 	}
@@ -66,22 +86,29 @@ func Run(ctx context.Context, dir string, say Progress) (*Report, error) {
 		rep.Rows = append(rep.Rows, Row{ID: sc.ID, Threat: sc.Name, STRIDE: sc.STRIDE, Legacy: results[Legacy][i], AJWT: results[AJWT][i]})
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	return rep, nil
+	return rep, kept, nil
 }
 
-func runMode(ctx context.Context, mode, dir string, say Progress) ([]Result, WorkflowResult, error) {
+// runMode returns the world it ran in, which the caller closes. With
+// waiting, it also leaves a run at its approval step before the attacks
+// (one of which revokes the patcher, whose workflow then takes no new run).
+func runMode(ctx context.Context, mode, dir string, say Progress, waiting bool) ([]Result, WorkflowResult, *Env, error) {
 	say("== %s mode", mode)
 	e, err := Start(ctx, mode, dir)
 	if err != nil {
-		return nil, WorkflowResult{}, err
+		return nil, WorkflowResult{}, nil, err
 	}
-	defer e.Close()
 	var wf WorkflowResult
 	out, err := e.RunWorkflow(ctx, func(f string, a ...any) { say("   "+f, a...) })
 	if err != nil {
 		wf.Error = err.Error()
 	} else {
 		wf.Merged, wf.Upgrades = out.Merged, len(out.Upgrades)
+	}
+	if waiting {
+		if e.WaitingRun, err = e.StartWaitingRun(ctx, "user:carol", func(f string, a ...any) { say("   "+f, a...) }); err != nil {
+			return nil, wf, e, err
+		}
 	}
 	var results []Result
 	scenarios := Scenarios()
@@ -93,7 +120,7 @@ func runMode(ctx context.Context, mode, dir string, say Progress) ([]Result, Wor
 		}
 		results = append(results, fn(ctx, e))
 	}
-	return results, wf, nil
+	return results, wf, e, nil
 }
 
 // WriteTable prints the report for people.

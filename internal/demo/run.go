@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,25 +36,46 @@ type Progress func(format string, args ...any)
 // with its own intent token; in legacy mode the same calls use the app's
 // one token.
 func (e *Env) RunWorkflow(ctx context.Context, say Progress) (*Outcome, error) {
+	out, err := e.runSteps(ctx, "user:alice", say, e.stepClassify, e.stepPlan, e.stepApprove, e.stepPatch, e.stepVerify)
+	if err != nil {
+		return out, err
+	}
+	out.Merged = e.Forge.Merged(Repo)
+	return out, nil
+}
+
+// StartWaitingRun starts a run for initiator (ajwt mode) and takes it up
+// to its approval step, where it stays: what an approver finds in the
+// console.
+func (e *Env) StartWaitingRun(ctx context.Context, initiator string, say Progress) (string, error) {
+	if e.Mode != AJWT {
+		return "", fmt.Errorf("runs wait for approval only in %s mode", AJWT)
+	}
+	out, err := e.runSteps(ctx, initiator, say, e.stepClassify, e.stepPlan)
+	if err != nil {
+		return "", err
+	}
+	return out.RunID, nil
+}
+
+type stepFunc func(context.Context, *Outcome, Progress) error
+
+func (e *Env) runSteps(ctx context.Context, initiator string, say Progress, steps ...stepFunc) (*Outcome, error) {
 	out := &Outcome{}
 	if e.Mode == AJWT {
-		run, err := e.app.StartRun(ctx, "vuln-patch", "user:alice", map[string]string{"repo": Repo})
+		run, err := e.app.StartRun(ctx, "vuln-patch", initiator, map[string]string{"repo": Repo})
 		if err != nil {
 			return nil, fmt.Errorf("start run: %w", err)
 		}
 		out.RunID = run.ID
-		say("run %s started for user:alice on %s", run.ID, Repo)
+		say("run %s started for %s on %s", run.ID, initiator, Repo)
 	}
-	steps := []struct {
-		name string
-		fn   func(context.Context, *Outcome, Progress) error
-	}{{"classify", e.stepClassify}, {"plan+assess", e.stepPlan}, {"approve", e.stepApprove}, {"patch", e.stepPatch}, {"verify", e.stepVerify}}
-	for _, st := range steps {
-		if err := st.fn(ctx, out, say); err != nil {
-			return out, fmt.Errorf("step %s: %w", st.name, err)
+	names := []string{"classify", "plan+assess", "approve", "patch", "verify"}
+	for i, st := range steps {
+		if err := st(ctx, out, say); err != nil {
+			return out, fmt.Errorf("step %s: %w", names[i], err)
 		}
 	}
-	out.Merged = e.Forge.Merged(Repo)
 	return out, nil
 }
 
@@ -111,7 +133,15 @@ func (e *Env) stepPlan(ctx context.Context, out *Outcome, say Progress) error {
 	for _, u := range out.Upgrades {
 		say("planner     assess    %s %s %s → %s (%s)", u.Ecosystem, u.Name, u.Version, u.Fixed, u.Advisory)
 	}
-	return e.complete(ctx, "planner", out.RunID, "assess")
+	if e.Mode != AJWT {
+		return nil
+	}
+	plan, err := json.Marshal(out.Upgrades)
+	if err != nil {
+		return err
+	}
+	_, err = e.agents["planner"].CompleteWithResult(ctx, out.RunID, "assess", plan)
+	return err
 }
 
 func (e *Env) stepApprove(ctx context.Context, out *Outcome, say Progress) error {

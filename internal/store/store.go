@@ -203,6 +203,7 @@ type Step struct {
 	CompletedAt time.Time
 	Seq         int    // completion order, 1-based; 0 while not completed
 	ApprovedVia string // approval steps: the approver client that approved
+	Result      string // the agent's result_sha256 at completion ("sha256:<hex>"), if it sent one
 
 	// ChainVersions are the registration versions of Chain's agents when
 	// the chain was formed: a renewal needs them unchanged (§6.3).

@@ -1,8 +1,8 @@
 package sqlstore
 
 import (
-	"strings"
 	"context"
+	"strings"
 	"time"
 
 	"github.com/ajwt/ajwt/internal/store"

@@ -51,7 +51,10 @@ func ExampleOpenSQLite() {
 	fmt.Println(db.Update(ctx, complete))
 
 	var entries []*store.AuditEntry
-	_ = db.View(ctx, func(tx store.Tx) (err error) { entries, err = tx.Audit(ctx, store.AuditFilter{RunID: "run-1", Limit: 100}); return err })
+	_ = db.View(ctx, func(tx store.Tx) (err error) {
+		entries, err = tx.Audit(ctx, store.AuditFilter{RunID: "run-1", Limit: 100})
+		return err
+	})
 	bad, _ := store.VerifyAuditChain(entries)
 	fmt.Println(len(entries), "audit entry, first bad:", bad)
 	// Output:

@@ -330,13 +330,14 @@ type stepRecord struct {
 	Seq         int      `json:"seq,omitempty"`
 	ApprovedVia string   `json:"approved_via,omitempty"`
 
-	ChainVersions []int `json:"chain_versions,omitempty"`
+	ChainVersions []int  `json:"chain_versions,omitempty"`
+	Result        string `json:"result_sha256,omitempty"`
 }
 
 func stepsJSON(steps []store.Step) string {
 	recs := make([]stepRecord, len(steps))
 	for i, s := range steps {
-		recs[i] = stepRecord{s.ID, s.State, s.Holder, s.Chain, s.Parent, s.CompletedBy, ns(s.CompletedAt), s.Seq, s.ApprovedVia, s.ChainVersions}
+		recs[i] = stepRecord{s.ID, s.State, s.Holder, s.Chain, s.Parent, s.CompletedBy, ns(s.CompletedAt), s.Seq, s.ApprovedVia, s.ChainVersions, s.Result}
 	}
 	return jsonText(recs)
 }
@@ -348,7 +349,7 @@ func parseSteps(text string) ([]store.Step, error) {
 	}
 	steps := make([]store.Step, len(recs))
 	for i, r := range recs {
-		steps[i] = store.Step{ID: r.ID, State: r.State, Holder: r.Holder, Chain: r.Chain, Parent: r.Parent, CompletedBy: r.CompletedBy, CompletedAt: fromNS(r.CompletedAt), Seq: r.Seq, ApprovedVia: r.ApprovedVia, ChainVersions: r.ChainVersions}
+		steps[i] = store.Step{ID: r.ID, State: r.State, Holder: r.Holder, Chain: r.Chain, Parent: r.Parent, CompletedBy: r.CompletedBy, CompletedAt: fromNS(r.CompletedAt), Seq: r.Seq, ApprovedVia: r.ApprovedVia, ChainVersions: r.ChainVersions, Result: r.Result}
 	}
 	return steps, nil
 }

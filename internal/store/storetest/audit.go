@@ -1,10 +1,10 @@
 package storetest
 
 import (
-	"slices"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,7 +17,10 @@ func readAudit(t *testing.T, s store.Store) []*store.AuditEntry {
 		t.Fatalf("flush audit: %v", err)
 	}
 	var all []*store.AuditEntry
-	view(t, s, func(tx store.Tx) (err error) { all, err = tx.Audit(t.Context(), store.AuditFilter{Limit: 100_000}); return err })
+	view(t, s, func(tx store.Tx) (err error) {
+		all, err = tx.Audit(t.Context(), store.AuditFilter{Limit: 100_000})
+		return err
+	})
 	return all
 }
 
