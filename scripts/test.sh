@@ -31,6 +31,16 @@ for var in AJWT_TEST_POSTGRES AJWT_TEST_REDIS; do
   fi
 done
 
+echo "== browser for the console tests (Debian chromium)"
+if ! scripts/browser-deps.sh; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "FATAL: chromium could not be installed (CI runs the console's browser tests)" >&2
+    exit 1
+  fi
+  echo "warning: chromium missing; the console's browser tests will be skipped" >&2
+fi
+export AJWT_ARTIFACTS="${AJWT_ARTIFACTS-$PWD/artifacts}"
+
 echo "== go vet"
 go vet ./...
 echo "== SDK dependency guard"

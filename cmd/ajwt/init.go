@@ -68,7 +68,12 @@ func (e *env) initDir(dir, issuer string) error {
 	if err != nil {
 		return err
 	}
-	config := renderConfig(issuer, clients, agentsYAML, workflows)
+	password := authserver.GeneratePassword()
+	passwordHash, err := authserver.HashSecret(password)
+	if err != nil {
+		return err
+	}
+	config := renderConfig(issuer, clients, agentsYAML, workflows) + renderOperator(passwordHash)
 	if _, err := authserver.ParseConfig([]byte(config)); err != nil {
 		return fmt.Errorf("internal error: generated config does not parse: %w\n%s", err, config)
 	}
@@ -79,7 +84,17 @@ func (e *env) initDir(dir, issuer string) error {
 		return err
 	}
 	e.printInitSummary(dir, clients)
+	fmt.Fprintf(e.stdout, "Console: %s/console/ as %s, password %s\n  (shown once and stored only as a hash: keep it now; ajwt hash-secret makes a new hash)\n", issuer, initOperator, password)
 	return nil
+}
+
+// initOperator is the console operator ajwt init writes.
+const initOperator = "admin"
+
+func renderOperator(passwordHash string) string {
+	return "# People who use the console (/console): passwords as argon2id hashes from `ajwt hash-secret`.\n" +
+		"operators:\n" +
+		fmt.Sprintf("  - username: %s\n    password_hash: %q\n    roles: [viewer, approver, admin]\n", initOperator, passwordHash)
 }
 
 func initClients() ([]initClient, error) {
