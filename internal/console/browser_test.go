@@ -74,6 +74,13 @@ func newBrowser(t *testing.T, base string) *browser {
 	return &browser{t: t, ctx: ctx, base: base, shot: artifacts(t)}
 }
 
+// on is the browser reporting failures to t (a subtest).
+func (b *browser) on(t *testing.T) *browser {
+	c := *b
+	c.t = t
+	return &c
+}
+
 // get runs one action with a deadline and returns its value, failing the
 // test with what it did.
 func get[T any](b *browser, what string, a chromedp.Action[T]) T {
@@ -127,7 +134,7 @@ func (b *browser) login(user, password string) {
 	b.do("log in as "+user, chromedp.Navigate(b.base+"/console/login"),
 		chromedp.WaitVisible(chromedp.CSS("#username")),
 		chromedp.SendKeys(chromedp.CSS("#username"), user), chromedp.SendKeys(chromedp.CSS("#password"), password),
-		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitReady(chromedp.CSS("main")))
+		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#operator, #login-error")))
 }
 
 // submit sets the comment of the decision form of run and presses button
@@ -140,7 +147,7 @@ func (b *browser) submit(run, button, tamper string) {
 	if tamper != "" {
 		actions = append(actions, script(tamper))
 	}
-	actions = append(actions, chromedp.Click(chromedp.CSS(form+" button."+button)), chromedp.WaitReady(chromedp.CSS("main")))
+	actions = append(actions, chromedp.Click(chromedp.CSS(form+" button."+button)), chromedp.WaitVisible(chromedp.CSS("#run-live, #error-message")))
 	b.do(button+" "+run, actions...)
 }
 
@@ -187,6 +194,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b := newBrowser(t, w.env.IdPURL)
 
 	t.Run("wrong password", func(t *testing.T) {
+		b := b.on(t)
 		b.login("alice", "not the password")
 		if got := b.text("#login-error"); !strings.Contains(got, "Wrong username or password") {
 			t.Fatalf("login error %q", got)
@@ -198,6 +206,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	t.Run("inbox lists the waiting runs", func(t *testing.T) {
+		b := b.on(t)
 		for _, run := range []string{w.wait, w.self, w.denied} {
 			if b.count(fmt.Sprintf(`article[data-run=%q]`, run)) != 1 {
 				t.Fatalf("run %s not in the inbox", run)
@@ -210,6 +219,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("CSRF refused", func(t *testing.T) {
+		b := b.on(t)
 		b.submit(w.wait, "approve", `document.querySelectorAll('input[name=csrf]').forEach(function(i){i.value='forged'})`)
 		if got := b.text("#error-message"); !strings.Contains(got, "CSRF") {
 			t.Fatalf("forged token: %q", got)
@@ -221,6 +231,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("self-approval refused", func(t *testing.T) {
+		b := b.on(t)
 		// The page offers no button; a hand-made form posting to the
 		// approve URL is refused by the server.
 		b.do("post an approval of her own run", chromedp.Navigate(b.base+"/console/inbox"), chromedp.WaitVisible(chromedp.CSS("#inbox")),
@@ -234,6 +245,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("approve makes the next step ready", func(t *testing.T) {
+		b := b.on(t)
 		b.do("open the inbox", chromedp.Navigate(b.base+"/console/inbox"))
 		b.submit(w.wait, "approve", "")
 		if got := b.text(`tr[data-step="patch"] .state`); got != "ready" {
@@ -249,6 +261,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("deny revokes the run", func(t *testing.T) {
+		b := b.on(t)
 		b.do("open the inbox", chromedp.Navigate(b.base+"/console/inbox"))
 		b.submit(w.denied, "deny", "")
 		if got := b.text("#run-status"); got != "revoked" {
@@ -260,6 +273,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("run page shows the DAG, delegation and audit", func(t *testing.T) {
+		b := b.on(t)
 		b.do("open the finished run", chromedp.Navigate(b.base+"/console/runs/"+w.done))
 		if n := b.count("svg.dag g.node"); n != 6 {
 			t.Fatalf("DAG has %d nodes, want 6", n)
@@ -274,6 +288,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("live inbox", func(t *testing.T) {
+		b := b.on(t)
 		b.do("open the inbox", chromedp.Navigate(b.base+"/console/inbox"), chromedp.WaitVisible(chromedp.CSS("#inbox")))
 		fresh, err := w.env.StartWaitingRun(t.Context(), "user:erin", func(string, ...any) {})
 		if err != nil {
@@ -282,7 +297,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.do("see the new run arrive without reloading", chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`article[data-run=%q]`, fresh))))
 	})
 
+	t.Run("phone", func(t *testing.T) {
+		b := b.on(t)
+		b.do("a phone-sized screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(b.base+"/console/runs/"+w.wait))
+		// Nothing wider than the screen but the tables and the graph,
+		// which scroll inside their own boxes.
+		wide := get(b, "measure", chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+		if wide > 0 {
+			t.Fatalf("the page is %d px wider than a phone's screen", wide)
+		}
+		b.screenshot("console-run-phone")
+		b.do("back to a laptop", chromedp.EmulateReset())
+	})
+
 	t.Run("logout", func(t *testing.T) {
+		b := b.on(t)
 		b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#username")))
 		b.do("open the inbox again", chromedp.Navigate(b.base+"/console/inbox"), chromedp.WaitVisible(chromedp.CSS("#username")))
 		url := get(b, "location", chromedp.Location())
@@ -292,6 +321,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("viewer cannot approve or revoke", func(t *testing.T) {
+		b := b.on(t)
 		b.login("vera", testPassword)
 		if n := b.count("article.waiting"); n != 0 {
 			t.Fatalf("a viewer's inbox shows %d runs to decide", n)
@@ -313,6 +343,18 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.do("open the agent again", chromedp.Navigate(b.base+"/console/agents/planner"))
 		if got := b.text("#agent-status"); got != "active" {
 			t.Fatalf("planner is %q after a viewer's revocation attempt", got)
+		}
+		b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#username")))
+	})
+
+	t.Run("admin revokes an agent", func(t *testing.T) {
+		b := b.on(t)
+		b.login("adam", testPassword)
+		b.do("revoke planner", chromedp.Navigate(b.base+"/console/agents/planner"),
+			chromedp.SendKeys(chromedp.CSS("input[name=confirm]"), "planner"), chromedp.Click(chromedp.CSS("#revoke-agent")),
+			chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if got := b.text("#agent-status"); !strings.HasPrefix(got, "revoked") {
+			t.Fatalf("planner is %q after the admin revoked it", got)
 		}
 	})
 }
