@@ -55,6 +55,8 @@ echo "== fuzz smoke (${AJWT_FUZZTIME:=20000x} per target)"
 scripts/fuzz.sh "$AJWT_FUZZTIME"
 echo "== TypeScript SDK"
 (cd sdk/typescript && npm ci && npm run build && npm test)
+echo "== Python SDK (Debian's python3 packages)"
+scripts/python-test.sh
 echo "== interop: oauth4webapi"
 (cd interop/oauth4webapi && npm ci && npm test)
 echo "== all checks passed (vet, race tests, benchmark guard, fuzz smoke)"
