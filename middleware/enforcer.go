@@ -314,6 +314,11 @@ func (e *Enforcer) Check(r *http.Request) (*Verified, error) {
 	return e.check(r, &decision{path: path})
 }
 
+// CanonicalPath is the path of r in the one form of §8 that Check decides
+// on and the proxy forwards, or the 400 non_canonical_path refusal; for
+// adapters that log what Check decided on outside Handler.
+func CanonicalPath(r *http.Request) (string, error) { return canonicalPath(r) }
+
 // canonicalPath is the request's path in the one form of §8 ("" and a 400
 // when it has none): what the policy is applied to and the proxy forwards.
 func canonicalPath(r *http.Request) (string, error) {

@@ -18,6 +18,16 @@ import (
 // {"error","error_description","reason"}.
 func WriteError(w http.ResponseWriter, err error) { writeError(w, err, "") }
 
+// WriteRefusal answers r, refused by Check with err, exactly as Handler
+// answers it: WriteError's answer with the challenge's resource_metadata
+// parameter built from r. For adapters that decide with Check outside
+// Handler (ajwt authz), so that their refusals are the proxy's, byte for
+// byte.
+func (e *Enforcer) WriteRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	path, _ := canonicalPath(r)
+	e.writeError(w, r, path, err)
+}
+
 // writeError is WriteError with extra auth-params (already formatted) on
 // the challenge.
 func writeError(w http.ResponseWriter, err error, extra string) {

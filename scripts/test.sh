@@ -40,6 +40,8 @@ if ! scripts/browser-deps.sh; then
   echo "warning: chromium missing; the console's browser tests will be skipped" >&2
 fi
 export AJWT_ARTIFACTS="${AJWT_ARTIFACTS-$PWD/artifacts}"
+echo "== gateways for the ajwt authz tests (Debian nginx and caddy)"
+scripts/gateway-test.sh --install-only
 
 echo "== go vet"
 go vet ./...

@@ -122,6 +122,11 @@ func runBench(cfg bench.Config) (*benchReport, error) {
 		return nil, err
 	}
 	series, stops = append(series, mcpSeries...), append(stops, stop)
+	gateway, stop, err := bench.GatewaySeries(cfg)
+	if err != nil {
+		return nil, err
+	}
+	series, stops = append(series, gateway...), append(stops, stop)
 	results, err := bench.Interleave(series, cfg.Ops, cfg.Rounds, cfg.Progress)
 	if err != nil {
 		return nil, err
@@ -159,10 +164,16 @@ func benchRatios(r []bench.Result, stores []benchStore) map[string]float64 {
 	}
 	ratios["middleware / bare verify (p50)"] = ratio(find(bench.NameMiddleware, 0).P50ms, find(bench.NameBareVerify, 0).P50ms)
 	ratios["middleware MCP tools/call / plain HTTP decision (p50)"] = ratio(find(bench.NameMiddlewareMCP, 0).P50ms, find(bench.NameMiddleware, 0).P50ms)
+	if authz := find(bench.NameAuthzDecision, 0); authz.Ops > 0 {
+		ratios["authz auth-request decision / middleware decision (p50)"] = ratio(authz.P50ms, find(bench.NameMiddleware, 0).P50ms)
+	}
 	for _, x := range r {
 		switch x.Name {
 		case bench.NameViaProxy:
 			ratios[fmt.Sprintf("proxy p50 overhead (ms), concurrency %d", x.Concurrency)] = x.P50ms - find(bench.NameDirect, x.Concurrency).P50ms
+		case bench.NameNginxAuthz:
+			ratios[fmt.Sprintf("nginx+authz / nginx direct throughput, concurrency %d", x.Concurrency)] = ratio(x.PerSecond, find(bench.NameNginxDirect, x.Concurrency).PerSecond)
+			ratios[fmt.Sprintf("nginx+authz / ajwt proxy throughput, concurrency %d", x.Concurrency)] = ratio(x.PerSecond, find(bench.NameGatewayProxy, x.Concurrency).PerSecond)
 		case bench.NameMCPViaProxy:
 			direct := find(bench.NameMCPDirect, x.Concurrency)
 			ratios[fmt.Sprintf("MCP proxy p50 overhead (ms), concurrency %d", x.Concurrency)] = x.P50ms - direct.P50ms

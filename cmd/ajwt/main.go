@@ -53,7 +53,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		e.versionCmd(), e.checksumCmd(), e.keysCmd(), e.serveCmd(), e.initCmd(),
-		e.hashSecretCmd(), e.auditCmd(), e.proxyCmd(), e.policyCmd(),
+		e.hashSecretCmd(), e.auditCmd(), e.proxyCmd(), e.authzCmd(), e.policyCmd(),
 		e.clientCmd(),
 	)
 	root.AddCommand(e.extraCmds()...)
