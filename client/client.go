@@ -24,6 +24,12 @@ type Config struct {
 	ClientSecret string
 	HTTPClient   *http.Client     // default: 10 s timeout
 	Now          func() time.Time // default: time.Now
+	// TraceContext, if set, adds the caller's trace context to every
+	// request the client sends to the IdP (token requests, runs,
+	// completions), as Transport.TraceContext does to API calls: a run's
+	// spans at the IdP then hang off the caller's trace, linked to the
+	// run's own.
+	TraceContext func(ctx context.Context, h http.Header)
 }
 
 // Client talks to one IdP for one OAuth client. It is safe for concurrent
@@ -47,6 +53,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, hc: cfg.HTTPClient}
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.TraceContext != nil {
+		traced := *c.hc // the caller's client stays as it was
+		traced.Transport = &traceTransport{inject: cfg.TraceContext, base: c.hc.Transport}
+		c.hc = &traced
 	}
 	if c.cfg.Now == nil {
 		c.cfg.Now = time.Now
@@ -268,4 +279,23 @@ func (c *Client) Approve(ctx context.Context, runID, step, approver, comment str
 	body, _ := json.Marshal(map[string]string{"approver": approver, "comment": comment})
 	u := c.meta.RunEndpoint + "/" + url.PathEscape(runID) + "/steps/" + url.PathEscape(step) + "/approve"
 	return c.appJSON(ctx, http.MethodPost, u, body, nil)
+}
+
+// traceTransport adds the caller's trace context to the IdP requests.
+type traceTransport struct {
+	inject func(context.Context, http.Header)
+	base   http.RoundTripper
+}
+
+func (t *traceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if req.Header.Get("Traceparent") != "" {
+		return base.RoundTrip(req)
+	}
+	out := req.Clone(req.Context()) // a RoundTripper must not modify req
+	injectTrace(t.inject, out)
+	return base.RoundTrip(out)
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -22,6 +23,17 @@ type Transport struct {
 	// Transport carries an MCP client: the official SDKs then report the
 	// refusal, reason included, as that call's error and keep the session.
 	MCP bool
+	// TraceContext, if set, writes the trace context of a request's
+	// context into its headers (W3C traceparent, tracestate) when the
+	// request has none, so that the enforcer and the API join the caller's
+	// trace. With OpenTelemetry:
+	//
+	//	func(ctx context.Context, h http.Header) {
+	//		otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(h))
+	//	}
+	//
+	// A traceparent the request already carries is sent as it is.
+	TraceContext func(ctx context.Context, h http.Header)
 }
 
 // RoundTrip implements http.RoundTripper. It never modifies req.
@@ -97,6 +109,7 @@ func (t *Transport) prepare(req *http.Request, tok *Token, nonce string) (*http.
 	}
 	out.Header.Set("Authorization", "DPoP "+tok.AccessToken)
 	out.Header.Set("DPoP", proof)
+	injectTrace(t.TraceContext, out)
 	return out, nil
 }
 
@@ -147,5 +160,12 @@ func drain(res *http.Response) {
 func closeUnsent(req *http.Request) {
 	if req.GetBody == nil && req.Body != nil {
 		req.Body.Close()
+	}
+}
+
+// injectTrace adds the trace context of req's context unless req has one.
+func injectTrace(inject func(context.Context, http.Header), req *http.Request) {
+	if inject != nil && req.Header.Get("Traceparent") == "" {
+		inject(req.Context(), req.Header)
 	}
 }

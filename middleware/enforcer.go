@@ -279,6 +279,9 @@ func (e *Enforcer) Close() {
 // Revocations returns the tracker the enforcer consults (nil without a feed).
 func (e *Enforcer) Revocations() *Revocations { return e.revoked }
 
+// KeySet is the issuer's JWKS cache, or nil when WithKeySource replaced it.
+func (e *Enforcer) KeySet() *RemoteKeySet { return e.keys }
+
 // Handler wraps next with enforcement. The result hook and next see the
 // decision in the request's context (FromContext, PathFromContext).
 func (e *Enforcer) Handler(next http.Handler) http.Handler {

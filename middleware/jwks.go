@@ -56,6 +56,25 @@ type RemoteKeySet struct {
 	expires   time.Time
 	lastFetch time.Time
 	inflight  chan struct{} // closed when the running fetch ends; nil when none runs
+	health    KeySetHealth
+}
+
+// KeySetHealth is the state of the JWKS cache, for metrics: an enforcer
+// that cannot refresh the issuer's keys refuses tokens signed with a new
+// one (unknown_key).
+type KeySetHealth struct {
+	Keys        int       // keys held
+	LastSuccess time.Time // last successful fetch; zero before the first
+	Failures    int       // fetches that failed since the process started
+}
+
+// Health reports the cache's state.
+func (s *RemoteKeySet) Health() KeySetHealth {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h := s.health
+	h.Keys = len(s.keys)
+	return h
 }
 
 const (
@@ -142,17 +161,19 @@ func (s *RemoteKeySet) startFetch(ctx context.Context, now time.Time) <-chan str
 func (s *RemoteKeySet) fetch(ctx context.Context, now time.Time) {
 	var set jose.JSONWebKeySet
 	age, err := discovery.GetJSON(ctx, s.client, s.url, &set)
-	if err != nil {
-		return
-	}
-	fresh, err := publicKeys(set)
-	if err != nil {
-		return
+	var fresh map[string]*jose.JSONWebKey
+	if err == nil {
+		fresh, err = publicKeys(set)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.health.Failures++
+		return
+	}
 	s.keys = fresh
 	s.expires = now.Add(min(max(age, minRefresh), maxRefresh))
-	s.mu.Unlock()
+	s.health.LastSuccess = s.now()
 }
 
 func publicKeys(set jose.JSONWebKeySet) (map[string]*jose.JSONWebKey, error) {

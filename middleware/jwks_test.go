@@ -217,3 +217,31 @@ func TestRemoteKeySetUnknownKidWaitIsBounded(t *testing.T) {
 		}
 	})
 }
+
+func TestRemoteKeySetHealth(t *testing.T) {
+	k1, _ := keys.Generate(keys.ES256, nil)
+	j := newJWKSServer(t, k1.Public())
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ks := NewRemoteKeySet(j.srv.URL, j.srv.Client(), clock)
+	if h := ks.Health(); h.Keys != 0 || !h.LastSuccess.IsZero() || h.Failures != 0 {
+		t.Fatalf("before any fetch: %+v", h)
+	}
+	if _, err := ks.PublicKey(context.Background(), k1.KeyID()); err != nil {
+		t.Fatal(err)
+	}
+	if h := ks.Health(); h.Keys != 1 || !h.LastSuccess.Equal(now) || h.Failures != 0 {
+		t.Fatalf("after a fetch: %+v", h)
+	}
+	j.mu.Lock()
+	j.down = true
+	j.mu.Unlock()
+	mu.Lock()
+	now = now.Add(minRefresh)
+	mu.Unlock()
+	ks.PublicKey(context.Background(), "unknown")
+	if h := ks.Health(); h.Keys != 1 || h.Failures != 1 || h.LastSuccess.Equal(now) {
+		t.Fatalf("after a failed fetch: %+v", h)
+	}
+}

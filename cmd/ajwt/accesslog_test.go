@@ -49,7 +49,7 @@ func TestAccessLogMCPTool(t *testing.T) {
 	var logs bytes.Buffer
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "d"}, []string{"decision", "reason", "tool"})
 	enf, err := middleware.New(context.Background(), pol, middleware.WithKeySource(ks), middleware.WithoutRevocationFeed(),
-		middleware.WithResultHook(accessLog(slog.New(slog.NewJSONHandler(&logs, nil)), decisions, pol)))
+		middleware.WithResultHook(accessLog(slog.New(slog.NewJSONHandler(&logs, nil)), decisions, pol, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,22 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/ajwt/ajwt/internal/authz"
 	"github.com/ajwt/ajwt/internal/clip"
-	"github.com/ajwt/ajwt/internal/redisx"
-	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy"
 	"github.com/ajwt/ajwt/protocol"
 	"github.com/ajwt/ajwt/proxy"
@@ -28,9 +23,9 @@ import (
 
 // authzFlags are the settings of `ajwt authz` beyond the policy.
 type authzFlags struct {
-	addr, grpcAddr, adminAddr, secretFile, redisURL string
-	idle                                            time.Duration
-	futureSkew                                      time.Duration
+	enforcerFlags
+	addr, grpcAddr, secretFile string
+	idle                       time.Duration
 }
 
 func (e *env) authzCmd() *cobra.Command {
@@ -55,13 +50,10 @@ func (e *env) authzCmd() *cobra.Command {
 	fl.StringVar(&policyPath, "policy", "", "policy file (YAML)")
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:9001", "listen address of the HTTP doors (/authz/forward-auth, /authz/auth-request, /authz/ext-authz/…)")
 	fl.StringVar(&f.grpcAddr, "grpc-addr", "", "listen address of the Envoy gRPC Check service (none when empty)")
-	fl.StringVar(&f.adminAddr, "admin-addr", "", "listen address of /metrics and /readyz (none when empty; never on the decision ports)")
 	fl.StringVar(&f.secretFile, "gateway-secret-file", "", "file holding the secret gateways send in Ajwt-Gateway-Secret (required to listen beyond loopback)")
 	fl.StringVar(&issuer, "issuer", "", "IdP issuer URL (overrides the policy's issuer)")
-	fl.StringVar(&f.redisURL, "redis", "", "redis://… replay cache, one_time store and revocation fan-out shared with other enforcers")
 	fl.DurationVar(&f.idle, "idle-timeout", proxy.DefaultIdleTimeout, "cut a gateway connection that moves no byte for this long")
-	fl.DurationVar(&f.futureSkew, "dpop-future-skew", middleware.DefaultFutureSkew,
-		"how far ahead of this clock a DPoP proof's iat may be; after the replay cache starts, proofs without its nonce are refused for this long")
+	f.enforcerFlags.register(fl)
 	_ = cmd.MarkFlagRequired("policy")
 	return cmd
 }
@@ -103,16 +95,19 @@ func (e *env) runAuthz(ctx context.Context, pol *policy.Policy, f authzFlags) er
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	reg := prometheus.NewRegistry()
-	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_authz_decisions_total",
-		Help: "Gateway requests by door, decision and reason."}, []string{"door", "decision", "reason"})
-	reg.MustRegister(decisions)
-	enf, closeEnf, err := authzEnforcer(ctx, pol, f, logger, reg)
+	logger, err := newLogger(e.stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
-	defer closeEnf()
+	kit, err := newEnforcerKit(ctx, pol, f.enforcerFlags, "authz", logger)
+	if err != nil {
+		return err
+	}
+	defer kit.close()
+	enf, reg := kit.enf, kit.reg
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_authz_decisions_total",
+		Help: "Gateway requests by door, decision and reason."}, []string{"door", "decision", "reason"})
+	reg.MustRegister(decisions)
 	a, err := authz.New(enf, authz.Options{Secret: secret, Observe: authzLog(logger, decisions)})
 	if err != nil {
 		return err
@@ -127,41 +122,6 @@ func (e *env) runAuthz(ctx context.Context, pol *policy.Policy, f authzFlags) er
 	}
 	logger.Info("ajwt authz serving", "addr", f.addr, "grpc_addr", f.grpcAddr, "admin_addr", f.adminAddr, "issuer", pol.Issuer(), "gateway_secret", secret != "")
 	return serveAll(ctx, servers)
-}
-
-// authzEnforcer is the proxy's enforcer: restart guard, optional Redis
-// replay cache (the proxy's keys, so that proxies and authorizers of one
-// deployment share replays and one_time tokens) and revocation fan-out.
-func authzEnforcer(ctx context.Context, pol *policy.Policy, f authzFlags, logger *slog.Logger, reg *prometheus.Registry) (*middleware.Enforcer, func(), error) {
-	opts := []middleware.Option{middleware.WithLogger(logger), middleware.WithRestartGuard(f.futureSkew)}
-	var closers []func()
-	closeAll := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	var rdb *redis.Client
-	if f.redisURL != "" {
-		var err error
-		if rdb, err = redisx.Open(ctx, f.redisURL); err != nil {
-			return nil, nil, err
-		}
-		closers = append(closers, func() { rdb.Close() })
-		opts = append(opts, middleware.WithReplayCache(redisx.NewReplayCache(rdb, "ajwt:proxy-replay:")))
-	}
-	enf, err := middleware.New(ctx, pol, opts...)
-	if err != nil {
-		closeAll()
-		return nil, nil, err
-	}
-	closers = append(closers, enf.Close)
-	if rev := enf.Revocations(); rev != nil {
-		reg.MustRegister(authzFeedMetrics(rev)...)
-		if rdb != nil {
-			closers = append(closers, redisx.Subscribe(ctx, rdb, rev, logger))
-		}
-	}
-	return enf, closeAll, nil
 }
 
 // authzServers listens on every address given, refusing a bound address
@@ -206,8 +166,7 @@ func authzServers(a *authz.Authorizer, reg *prometheus.Registry, f authzFlags, s
 		if err != nil {
 			return fail(err)
 		}
-		admin := &http.Server{Handler: adminRoutes(reg), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10}
-		servers = append(servers, func(ctx context.Context) error { return runServer(ctx, aln, admin, logger) })
+		servers = append(servers, adminServer(aln, reg, logger))
 	}
 	return servers, nil
 }
@@ -263,32 +222,6 @@ func serveAll(ctx context.Context, servers []func(context.Context) error) error 
 		}
 	}
 	return first
-}
-
-func adminRoutes(reg *prometheus.Registry) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	return mux
-}
-
-// authzFeedMetrics are the proxy's feed gauges under the authorizer's
-// name: an authorizer that cannot read the feed keeps allowing revoked
-// tokens.
-func authzFeedMetrics(rev *middleware.Revocations) []prometheus.Collector {
-	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ajwt_authz_revocation_feed_last_sync_seconds",
-		Help: "Seconds since the revocation feed was last read successfully (+Inf before the first read)."}, func() float64 {
-		last := rev.Health().LastSync
-		if last.IsZero() {
-			return math.Inf(1)
-		}
-		return time.Since(last).Seconds()
-	})
-	failures := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ajwt_authz_revocation_feed_failures",
-		Help: "Consecutive failed reads of the revocation feed (0 while it answers)."}, func() float64 {
-		return float64(rev.Health().Failures)
-	})
-	return []prometheus.Collector{age, failures}
 }
 
 // authzLog records each decision like the proxy's access log, with the

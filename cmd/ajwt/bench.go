@@ -122,6 +122,11 @@ func runBench(cfg bench.Config) (*benchReport, error) {
 		return nil, err
 	}
 	series, stops = append(series, mcpSeries...), append(stops, stop)
+	traced, stop, err := bench.TracingSeries(cfg)
+	if err != nil {
+		return nil, err
+	}
+	series, stops = append(series, traced...), append(stops, stop)
 	gateway, stop, err := bench.GatewaySeries(cfg)
 	if err != nil {
 		return nil, err
@@ -164,6 +169,9 @@ func benchRatios(r []bench.Result, stores []benchStore) map[string]float64 {
 	}
 	ratios["middleware / bare verify (p50)"] = ratio(find(bench.NameMiddleware, 0).P50ms, find(bench.NameBareVerify, 0).P50ms)
 	ratios["middleware MCP tools/call / plain HTTP decision (p50)"] = ratio(find(bench.NameMiddlewareMCP, 0).P50ms, find(bench.NameMiddleware, 0).P50ms)
+	ratios["tracing on / off: agent_checksum grant, server CPU per op"] = ratio(find(bench.NameGrantTraced, 0).ServerCPUms, agent("SQLite").ServerCPUms)
+	ratios["tracing off (hooks installed) / no tracing code: proxy throughput"] = ratio(find(bench.NameViaProxyOff, 0).PerSecond, find(bench.NameViaProxy, find(bench.NameViaProxyOff, 0).Concurrency).PerSecond)
+	ratios["tracing on / off: proxy throughput"] = ratio(find(bench.NameViaProxyTraced, 0).PerSecond, find(bench.NameViaProxyOff, 0).PerSecond)
 	if authz := find(bench.NameAuthzDecision, 0); authz.Ops > 0 {
 		ratios["authz auth-request decision / middleware decision (p50)"] = ratio(authz.P50ms, find(bench.NameMiddleware, 0).P50ms)
 	}

@@ -54,7 +54,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		e.versionCmd(), e.checksumCmd(), e.keysCmd(), e.serveCmd(), e.initCmd(),
 		e.hashSecretCmd(), e.auditCmd(), e.proxyCmd(), e.authzCmd(), e.policyCmd(),
-		e.clientCmd(),
+		e.clientCmd(), e.agentCmd(), e.runCmd(),
 	)
 	root.AddCommand(e.extraCmds()...)
 	return root

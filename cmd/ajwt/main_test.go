@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -208,8 +209,12 @@ func TestBenchSmoke(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 14 {
-		t.Fatalf("%d series, want 14: %+v", len(rep.Results), rep.Results)
+	want := 17 // minting, enforcement, proxy, MCP, tracing off and on
+	if _, err := exec.LookPath("nginx"); err == nil {
+		want += 12 // the gateway series run where nginx is installed
+	}
+	if len(rep.Results) != want {
+		t.Fatalf("%d series, want %d: %+v", len(rep.Results), want, rep.Results)
 	}
 	for _, r := range rep.Results {
 		if r.Ops != 60 || r.Errors != 0 {
@@ -217,7 +222,8 @@ func TestBenchSmoke(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"agent_checksum server CPU / baseline, SQLite", "middleware / bare verify (p50)", "proxy p50 overhead (ms), concurrency 1",
-		"middleware MCP tools/call / plain HTTP decision (p50)", "MCP proxy p50 overhead (ms), concurrency 1", "MCP proxy / direct throughput, concurrency 2"} {
+		"middleware MCP tools/call / plain HTTP decision (p50)", "MCP proxy p50 overhead (ms), concurrency 1", "MCP proxy / direct throughput, concurrency 2",
+		"tracing on / off: agent_checksum grant, server CPU per op", "tracing on / off: proxy throughput"} {
 		if rep.Ratios[k] <= 0 && !strings.Contains(k, "overhead") {
 			t.Errorf("ratio %q = %v", k, rep.Ratios[k])
 		}

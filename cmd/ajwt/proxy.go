@@ -4,19 +4,17 @@ import (
 	"context"
 	"fmt"
 	"github.com/ajwt/ajwt/internal/clip"
+	"github.com/ajwt/ajwt/internal/telemetry"
 	"log/slog"
-	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/ajwt/ajwt/internal/redisx"
 	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy"
 	"github.com/ajwt/ajwt/policy/policyfile"
@@ -26,9 +24,11 @@ import (
 
 // proxyFlags are the settings of `ajwt proxy` beyond the policy.
 type proxyFlags struct {
-	addr, redisURL string
-	idle           time.Duration // proxy.ServerTimeouts.Idle and proxy.Options.IdleTimeout
-	futureSkew     time.Duration // middleware.WithRestartGuard
+	enforcerFlags
+	tracing tracingFlags
+	addr    string
+	idle    time.Duration // proxy.ServerTimeouts.Idle and proxy.Options.IdleTimeout
+	sample  float64       // share of allowed requests in the access log
 }
 
 func (e *env) proxyCmd() *cobra.Command {
@@ -47,18 +47,22 @@ func (e *env) proxyCmd() *cobra.Command {
 			if err != nil || up.Scheme == "" || up.Host == "" {
 				return fmt.Errorf("--upstream: want an absolute URL, got %q", upstream)
 			}
+			if f.sample < 0 || f.sample > 1 {
+				return fmt.Errorf("--access-log-sample %v: want 0 to 1", f.sample)
+			}
 			return e.runProxy(cmd.Context(), rules, up, f)
 		},
 	}
-	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML)")
-	cmd.Flags().StringVar(&upstream, "upstream", "", "URL of the API to protect")
-	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:9000", "listen address")
-	cmd.Flags().StringVar(&issuer, "issuer", "", "IdP issuer URL (overrides the policy's issuer)")
-	cmd.Flags().StringVar(&f.redisURL, "redis", "", "redis://… shared replay cache and revocation fan-out (several proxies)")
-	cmd.Flags().DurationVar(&f.idle, "idle-timeout", proxy.DefaultIdleTimeout,
+	fl := cmd.Flags()
+	fl.StringVar(&policyPath, "policy", "", "policy file (YAML)")
+	fl.StringVar(&upstream, "upstream", "", "URL of the API to protect")
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:9000", "listen address")
+	fl.StringVar(&issuer, "issuer", "", "IdP issuer URL (overrides the policy's issuer)")
+	fl.DurationVar(&f.idle, "idle-timeout", proxy.DefaultIdleTimeout,
 		"cut a request or response, from the client or the upstream, that moves no byte for this long (no limit on its total duration)")
-	cmd.Flags().DurationVar(&f.futureSkew, "dpop-future-skew", middleware.DefaultFutureSkew,
-		"how far ahead of this clock a DPoP proof's iat may be; after the replay cache starts (a restart, Redis losing its data), proofs without its nonce are refused for this long")
+	fl.Float64Var(&f.sample, "access-log-sample", 1, "share of allowed requests written to the access log (0 to 1); refusals are always written")
+	f.enforcerFlags.register(fl)
+	f.tracing.register(fl)
 	_ = cmd.MarkFlagRequired("policy")
 	_ = cmd.MarkFlagRequired("upstream")
 	return cmd
@@ -84,90 +88,77 @@ func loadRules(path, issuer string) (*policy.Policy, error) {
 }
 
 func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, f proxyFlags) error {
-	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
-	reg := prometheus.NewRegistry()
-	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total",
-		Help: "Requests by decision, reason and MCP tool (only tools the policy names)."}, []string{"decision", "reason", "tool"})
-	reg.MustRegister(decisions)
-	opts := []middleware.Option{middleware.WithLogger(logger), middleware.WithResultHook(accessLog(logger, decisions, pol)),
-		middleware.WithRestartGuard(f.futureSkew)}
-	var rdb *redis.Client
-	if f.redisURL != "" {
-		var err error
-		if rdb, err = redisx.Open(ctx, f.redisURL); err != nil {
-			return err
-		}
-		defer rdb.Close()
-		opts = append(opts, middleware.WithReplayCache(redisx.NewReplayCache(rdb, "ajwt:proxy-replay:")))
-	}
-	enf, err := middleware.New(ctx, pol, opts...)
+	logger, err := newLogger(e.stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
-	defer enf.Close()
-	if rev := enf.Revocations(); rev != nil {
-		reg.MustRegister(feedMetrics(rev)...)
-		if rdb != nil {
-			stop := redisx.Subscribe(ctx, rdb, rev, logger)
-			defer stop()
-		}
+	tracing, err := f.tracing.setup(ctx, "ajwt-proxy")
+	if err != nil {
+		return err
 	}
-	h, err := proxy.New(up, enf, proxy.Options{Logger: logger, IdleTimeout: f.idle})
+	defer tracing.Shutdown(context.WithoutCancel(ctx))
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total",
+		Help: "Requests by decision, reason and MCP tool (only tools the policy names)."}, []string{"decision", "reason", "tool"})
+	kit, err := newEnforcerKit(ctx, pol, f.enforcerFlags, "proxy", logger,
+		middleware.WithResultHook(chainHooks(tracing.ResultHook, accessLog(logger, decisions, pol, f.sample))))
+	if err != nil {
+		return err
+	}
+	defer kit.close()
+	kit.reg.MustRegister(decisions)
+	h, err := proxy.New(up, kit.enf, proxy.Options{Logger: logger, IdleTimeout: f.idle})
 	if err != nil {
 		return err
 	}
 	// Listening only once proofs made now pass: right after a start the
 	// replay cache cannot vouch for proofs made before it, and clients
 	// that cannot answer a DPoP-Nonce challenge would be refused.
-	if err := enf.WaitReplayWindow(ctx); err != nil {
+	if err := kit.enf.WaitReplayWindow(ctx); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", f.addr)
+	servers, err := proxyServers(tracing.Enforced(h), kit, f)
 	if err != nil {
 		return err
 	}
-	logger.Info("ajwt proxy serving", "addr", ln.Addr().String(), "upstream", up.String(), "issuer", pol.Issuer())
-	hs := proxy.NewServer(proxyRoutes(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), h), proxy.ServerTimeouts{Idle: f.idle})
-	return runServer(ctx, ln, hs, logger)
+	logger.Info("ajwt proxy serving", "addr", f.addr, "admin_addr", f.adminAddr, "upstream", up.String(), "issuer", pol.Issuer(), "tracing", tracing.On())
+	return serveAll(ctx, servers)
 }
 
-// proxyRoutes serves /metrics and hands everything else to the proxy as
-// it came. Not a ServeMux: that cleans paths and redirects "/a/../b" to
-// "/b", where §8 wants the enforcer to refuse it (400 non_canonical_path).
-func proxyRoutes(metrics, proxied http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			metrics.ServeHTTP(w, r)
-			return
+// proxyServers listens on --addr and, if given, --admin-addr. The proxy's
+// own port serves only the proxied API: a ServeMux would clean paths and
+// redirect "/a/../b" to "/b", where §8 wants the enforcer to refuse it
+// (400 non_canonical_path).
+func proxyServers(h http.Handler, kit *enforcerKit, f proxyFlags) ([]func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return nil, err
+	}
+	hs := proxy.NewServer(h, proxy.ServerTimeouts{Idle: f.idle})
+	servers := []func(context.Context) error{func(ctx context.Context) error { return runServer(ctx, ln, hs, kit.log) }}
+	if f.adminAddr != "" {
+		aln, err := net.Listen("tcp", f.adminAddr)
+		if err != nil {
+			ln.Close()
+			return nil, err
 		}
-		proxied.ServeHTTP(w, r)
-	})
-}
-
-// feedMetrics shows whether revocations still arrive: an enforcer that
-// cannot read the feed keeps accepting tokens revoked since.
-func feedMetrics(rev *middleware.Revocations) []prometheus.Collector {
-	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ajwt_proxy_revocation_feed_last_sync_seconds",
-		Help: "Seconds since the revocation feed was last read successfully (+Inf before the first read)."}, func() float64 {
-		last := rev.Health().LastSync
-		if last.IsZero() {
-			return math.Inf(1)
-		}
-		return time.Since(last).Seconds()
-	})
-	failures := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ajwt_proxy_revocation_feed_failures",
-		Help: "Consecutive failed reads of the revocation feed (0 while it answers)."}, func() float64 {
-		return float64(rev.Health().Failures)
-	})
-	return []prometheus.Collector{age, failures}
+		servers = append(servers, adminServer(aln, kit.reg, kit.log))
+	}
+	return servers, nil
 }
 
 // accessLog records each decision with the canonical path, agent, run,
 // step and MCP tool — never the token or the proof. A path refused as
 // non-canonical is logged as raw_path.
-func accessLog(log *slog.Logger, decisions *prometheus.CounterVec, pol *policy.Policy) func(*http.Request, *middleware.Verified, error) {
+func accessLog(log *slog.Logger, decisions *prometheus.CounterVec, pol *policy.Policy, sample float64) func(*http.Request, *middleware.Verified, error) {
 	return func(r *http.Request, v *middleware.Verified, err error) {
+		if err == nil && sample < 1 && rand.Float64() >= sample {
+			decisions.WithLabelValues("allow", "", toolLabel(r, pol)).Inc()
+			return
+		}
 		attrs := []any{"method", r.Method}
+		if traceID, spanID := telemetry.SpanIDs(r); traceID != "" {
+			attrs = append(attrs, "trace_id", traceID, "span_id", spanID)
+		}
 		if path, ok := middleware.PathFromContext(r.Context()); ok {
 			attrs = append(attrs, "path", path)
 		} else {
@@ -215,6 +206,12 @@ func mcpAttrs(r *http.Request, attrs []any, pol *policy.Policy) ([]any, string) 
 		return attrs, m.Tool
 	}
 	return attrs, ""
+}
+
+// toolLabel is mcpAttrs' metrics label alone, for requests not logged.
+func toolLabel(r *http.Request, pol *policy.Policy) string {
+	_, tool := mcpAttrs(r, nil, pol)
+	return tool
 }
 
 func (e *env) policyCmd() *cobra.Command {

@@ -45,7 +45,7 @@ func (b *syncBuffer) String() string {
 // TestProxyCommand runs `ajwt proxy` against a real IdP: paths that are
 // not canonical get the enforcer's 400 (not a redirect to a cleaned
 // path), the upstream and the access log see the canonical path, and the
-// metrics show a healthy revocation feed.
+// metrics, on the admin listener only, show a healthy revocation feed.
 func TestProxyCommand(t *testing.T) {
 	idp := idptest.Start(t, idptest.Config)
 	var seen sync.Map
@@ -54,18 +54,18 @@ func TestProxyCommand(t *testing.T) {
 	dir := t.TempDir()
 	policyFile := filepath.Join(dir, "policy.yaml")
 	os.WriteFile(policyFile, []byte("issuer: "+idp.URL+"\nresource: https://forge.example\nroutes:\n  - match: {method: GET, path: \"/public/**\"}\n    public: true\n"), 0o644)
-	addr := freeAddr(t)
+	addr, admin := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &syncBuffer{}
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"proxy", "--policy", policyFile, "--upstream", upstream.URL, "--addr", addr, "--dpop-future-skew", "1s"},
+		done <- run(ctx, []string{"proxy", "--policy", policyFile, "--upstream", upstream.URL, "--addr", addr, "--admin-addr", admin, "--dpop-future-skew", "1s"},
 			strings.NewReader(""), io.Discard, stderr)
 	}()
 	defer func() { cancel(); <-done }()
 	base := "http://" + addr
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(path string) (int, string) {
+	getAt := func(base, path string) (int, string) {
 		res, err := noRedirect.Get(base + path)
 		if err != nil {
 			return 0, err.Error()
@@ -74,8 +74,9 @@ func TestProxyCommand(t *testing.T) {
 		body, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(body)
 	}
+	get := func(path string) (int, string) { return getAt(base, path) }
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if code, _ := get("/metrics"); code == 200 {
+		if code, _ := getAt("http://"+admin, "/readyz"); code == 200 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -101,8 +102,11 @@ func TestProxyCommand(t *testing.T) {
 		t.Fatalf("access log lacks the canonical path:\n%s", stderr)
 	}
 
-	_, metrics := get("/metrics")
-	if !strings.Contains(metrics, "ajwt_proxy_revocation_feed_failures 0") {
+	if code, _ := get("/metrics"); code == 200 {
+		t.Fatal("the proxy's protected port serves its metrics")
+	}
+	_, metrics := getAt("http://"+admin, "/metrics")
+	if !strings.Contains(metrics, "ajwt_proxy_revocation_feed_failures 0") || !strings.Contains(metrics, "ajwt_proxy_jwks_fetch_failures_total 0") {
 		t.Fatalf("metrics:\n%s", metrics)
 	}
 	m := regexp.MustCompile(`(?m)^ajwt_proxy_revocation_feed_last_sync_seconds (\S+)$`).FindStringSubmatch(metrics)

@@ -79,6 +79,8 @@ func (e *env) serveCmd() *cobra.Command {
 	var quiet, withConsole bool
 	var maxConns int
 	var sf storeFlags
+	var logLevel string
+	var tf tracingFlags
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE --data DIR [--addr HOST:PORT]",
 		Short: "Run the authorization server (IdP)",
@@ -96,12 +98,17 @@ func (e *env) serveCmd() *cobra.Command {
 			if maxConns <= 0 {
 				maxConns = defaultMaxConns()
 			}
-			return e.serve(cmd.Context(), cfg, &sf, serveSettings{addr: addr, quiet: quiet, maxConns: maxConns, console: withConsole})
+			if quiet {
+				logLevel = "warn"
+			}
+			return e.serve(cmd.Context(), cfg, &sf, serveSettings{addr: addr, logLevel: logLevel, maxConns: maxConns, console: withConsole, tracing: tf})
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "ajwt.yaml", "configuration file")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8420", "listen address")
-	cmd.Flags().BoolVar(&quiet, "quiet", false, "log warnings and errors only (no request log)")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "log warnings and errors only (no request log); same as --log-level warn")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	tf.register(cmd.Flags())
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile to FILE until shutdown (SIGTERM)")
 	cmd.Flags().IntVar(&maxConns, "max-conns", 0, "most client connections open at once, feed long polls included (default: 3/4 of the open-file limit, at most 16384)")
 	cmd.Flags().BoolVar(&withConsole, "console", true, "serve the operators' web console under /console (it needs operators in the configuration to log in)")
@@ -129,18 +136,23 @@ func startCPUProfile(path string) (stop func(), err error) {
 // serveSettings are the flags of `ajwt serve` beyond the store's.
 type serveSettings struct {
 	addr     string
-	quiet    bool
+	logLevel string
 	maxConns int
 	console  bool
+	tracing  tracingFlags
 }
 
 func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags, set serveSettings) error {
-	addr, quiet, maxConns := set.addr, set.quiet, set.maxConns
-	level := slog.LevelInfo
-	if quiet {
-		level = slog.LevelWarn
+	addr, maxConns := set.addr, set.maxConns
+	logger, err := newLogger(e.stderr, set.logLevel)
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	tracing, err := set.tracing.setup(ctx, "ajwt-idp")
+	if err != nil {
+		return err
+	}
+	defer tracing.Shutdown(context.WithoutCancel(ctx))
 	sf.logger = logger
 	if sf.dsn == "" {
 		release, err := lockDataDir(sf.dataDir)
@@ -159,6 +171,7 @@ func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags,
 		return err
 	}
 	defer closeRedis()
+	opts.Tracing = tracing
 	// Feed long polls never hold more than half the connections: the rest
 	// stay for /token and the APIs.
 	cfg.FeedMaxWaiters = max(min(cfg.FeedMaxWaiters, maxConns/2), 1)

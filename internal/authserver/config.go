@@ -38,6 +38,9 @@ type Config struct {
 	KeyRefresh     time.Duration `yaml:"key_refresh"`
 	FeedPoll       time.Duration `yaml:"feed_poll"`
 	MaxDelegations int           `yaml:"max_delegation_depth"`
+	// AuditCheckpointInterval: how often a signed checkpoint is written
+	// into the audit chain (when entries were added since the last).
+	AuditCheckpointInterval time.Duration `yaml:"audit_checkpoint_interval"`
 
 	// Long polls of the revocation feed parked at once, in all and per
 	// source address; beyond them a long poll is answered at once.
@@ -155,6 +158,9 @@ func (c *Config) defaults() error {
 	if c.MaxDelegations == 0 {
 		c.MaxDelegations = protocol.MaxDelegationDepth
 	}
+	if c.AuditCheckpointInterval == 0 {
+		c.AuditCheckpointInterval = DefaultCheckpointInterval
+	}
 	c.consoleDefaults()
 	return nil
 }
@@ -179,6 +185,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("config: runs_per_minute, failed_grants_per_minute and token_requests_per_second: want positive numbers")
 	case c.KeyRefresh < 0 || c.FeedPoll < 0:
 		return fmt.Errorf("config: key_refresh and feed_poll: want positive durations")
+	case c.AuditCheckpointInterval < time.Minute || c.AuditCheckpointInterval > 24*time.Hour:
+		return fmt.Errorf("config: audit_checkpoint_interval %s: want 1m to 24h", c.AuditCheckpointInterval)
 	case c.MaxDelegations < 0 || c.MaxDelegations > protocol.MaxDelegationDepth:
 		return fmt.Errorf("config: max_delegation_depth %d: want 0 to %d", c.MaxDelegations, protocol.MaxDelegationDepth)
 	}

@@ -354,6 +354,6 @@ func (s *Server) recordIssued(ctx context.Context, tx store.Tx, c *token.Claims,
 	}
 	return tx.AppendAudit(ctx, &store.AuditEntry{
 		Time: s.now(), Event: "grant", ClientID: c.ClientID, AgentID: a.AgentID, RunID: rec.RunID, Step: rec.StepID,
-		Outcome: "issued", Detail: kind + " chain=" + strings.Join(rec.Chain, ">"),
+		Outcome: "issued", Detail: kind + " chain=" + strings.Join(rec.Chain, ">") + " aud=" + rec.Audience,
 	})
 }

@@ -198,10 +198,13 @@ func (s *Server) ApproveAsOperator(ctx context.Context, op *Operator, runID, ste
 	if err := checkComment(comment); err != nil {
 		return nil, err
 	}
-	return s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + op.Username, via: ConsoleApprover,
+	start := s.now()
+	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + op.Username, via: ConsoleApprover,
 		event: "approve_step", clientID: ConsoleApprover, comment: comment,
 		mayAct: func(run *store.Run) error { return s.mayOperatorApprove(op, run) },
 		check:  approvalReady(stepID)})
+	s.traceAction(ctx, "ajwt.console approve", safeRef(runID), safeRef(stepID), start, err)
+	return run, err
 }
 
 // DenyAsOperator refuses a run waiting at an approval step: the run is
@@ -210,20 +213,37 @@ func (s *Server) DenyAsOperator(ctx context.Context, op *Operator, runID, stepID
 	if err := checkComment(comment); err != nil {
 		return nil, err
 	}
+	start := s.now()
+	run, err := s.denyStep(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + op.Username, via: ConsoleApprover,
+		event: "deny_step", clientID: ConsoleApprover, comment: comment,
+		mayAct: func(run *store.Run) error {
+			if !op.approves(run.ClientID) {
+				return notApprover(op)
+			}
+			return nil
+		}})
+	s.traceAction(ctx, "ajwt.console deny", safeRef(runID), safeRef(stepID), start, err)
+	return run, err
+}
+
+// denyStep revokes a run waiting at the approval step c.stepID, for a
+// denial by an operator (console) or an approver client (API): c.mayAct
+// holds the tenant check, the rest is the same for both. A denial is no
+// approval, so the one who started the run may deny it.
+func (s *Server) denyStep(ctx context.Context, c stepChange) (*store.Run, error) {
 	var run *store.Run
 	var revoked []*store.Revocation
-	c := stepChange{runID: runID, stepID: stepID, by: "approver:" + op.Username, event: "deny_step", clientID: ConsoleApprover, comment: comment}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		var err error
-		if run, err = tx.RunForUpdate(ctx, runID); errors.Is(err, store.ErrNotFound) {
+		if run, err = tx.RunForUpdate(ctx, c.runID); errors.Is(err, store.ErrNotFound) {
 			return errNotFound("no such run")
 		} else if err != nil {
 			return err
 		}
-		if err := s.checkDeny(ctx, tx, op, run, stepID); err != nil {
+		if err := s.checkDeny(ctx, tx, c, run); err != nil {
 			return err
 		}
-		revoked, err = s.revokeRun(ctx, tx, run, changeDetail(c)+" via=console denied_step="+stepID)
+		revoked, err = s.revokeRun(ctx, tx, run, changeDetail(c)+" via="+c.via+" denied_step="+c.stepID)
 		return err
 	})
 	s.auditRefusedChange(ctx, c, err)
@@ -234,22 +254,11 @@ func (s *Server) DenyAsOperator(ctx context.Context, op *Operator, runID, stepID
 	return run, nil
 }
 
-func (s *Server) checkDeny(ctx context.Context, tx store.Tx, op *Operator, run *store.Run, stepID string) error {
-	if !op.approves(run.ClientID) {
-		return notApprover(op)
-	}
-	if run.Status != store.RunActive {
-		return errStep("run_"+run.Status, nil, "run is %s", run.Status)
-	}
-	wf, err := s.workflowDef(ctx, tx, run.WorkflowID, run.WorkflowVersion)
-	if err != nil {
-		return err
-	}
-	def, st := wf.step(stepID), runStep(run, stepID)
-	if def == nil || st == nil {
-		return errNotFound("run has no step %q", stepID)
-	}
-	return approvalReady(stepID)(run, def, st)
+// checkDeny: a denial needs what an approval needs of the step.
+func (s *Server) checkDeny(ctx context.Context, tx store.Tx, c stepChange, run *store.Run) error {
+	c.check = approvalReady(c.stepID)
+	_, _, err := s.checkStep(ctx, tx, run, c)
+	return err
 }
 
 func checkComment(comment string) error {

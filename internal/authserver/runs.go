@@ -130,6 +130,9 @@ func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	i := noted(ctx)
+	i.run, i.workflow, i.client = run.RunID, run.WorkflowID, caller.ClientID
+	s.tracing.StartRun(ctx, r.Header, run.RunID, run.CreatedAt, i.attrs()...)
 	writeJSON(w, http.StatusCreated, viewRun(run))
 	return nil
 }
@@ -200,6 +203,8 @@ func (s *Server) handleCompleteStep(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
+	i := noted(ctx)
+	i.run, i.step, i.agent, i.client = safeRef(runID), safeRef(stepID), claims.Subject, claims.ClientID
 	// accessToken has checked the proof of the token's key (ath included).
 	if !claims.IsIntent() || scheme != protocol.SchemeDPoP || claims.Intent.RunID != runID || claims.Intent.WorkflowStep != stepID {
 		return newErr(protocol.CodeIntentMismatch, http.StatusForbidden, "only the step's own DPoP-bound intent token completes it")
@@ -253,6 +258,8 @@ func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error
 		return errBadRequest("approver is required (≤ 256 bytes); comment ≤ 4096 bytes")
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
+	i := noted(ctx)
+	i.run, i.step, i.client = safeRef(runID), safeRef(stepID), caller.ClientID
 	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + body.Approver, via: caller.ClientID,
 		event: "approve_step", clientID: caller.ClientID, comment: body.Comment,
 		mayAct: func(run *store.Run) error { return s.mayApprove(caller.ClientID, body.Approver, run) },
@@ -377,26 +384,33 @@ func (s *Server) auditRefusedChange(ctx context.Context, c stepChange, err error
 		RunID: safeRef(c.runID), Step: safeRef(c.stepID), Outcome: "refused:" + wire.Error, Detail: detail})
 }
 
-// checkChange runs the checks and, when they pass, completes the step in
-// run (not yet saved).
-func (s *Server) checkChange(ctx context.Context, tx store.Tx, run *store.Run, c stepChange) error {
+// checkStep runs c's checks on run, which must be active and have the
+// step: who may act first, then the step's state.
+func (s *Server) checkStep(ctx context.Context, tx store.Tx, run *store.Run, c stepChange) (*WorkflowDef, *store.Step, error) {
 	if c.mayAct != nil {
 		if err := c.mayAct(run); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	if run.Status != store.RunActive {
-		return errStep("run_"+run.Status, nil, "run is %s", run.Status)
+		return nil, nil, errStep("run_"+run.Status, nil, "run is %s", run.Status)
 	}
 	wf, err := s.workflowDef(ctx, tx, run.WorkflowID, run.WorkflowVersion)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	def, st := wf.step(c.stepID), runStep(run, c.stepID)
 	if def == nil || st == nil {
-		return errNotFound("run has no step %q", c.stepID)
+		return nil, nil, errNotFound("run has no step %q", c.stepID)
 	}
-	if err := c.check(run, def, st); err != nil {
+	return wf, st, c.check(run, def, st)
+}
+
+// checkChange runs the checks and, when they pass, completes the step in
+// run (not yet saved).
+func (s *Server) checkChange(ctx context.Context, tx store.Tx, run *store.Run, c stepChange) error {
+	wf, st, err := s.checkStep(ctx, tx, run, c)
+	if err != nil {
 		return err
 	}
 	completeStep(run, wf, st, c.by, s.now())
@@ -417,6 +431,8 @@ func (s *Server) handleRevokeRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	i := noted(ctx)
+	i.run, i.client = safeRef(r.PathValue("run_id")), caller.ClientID
 	var run *store.Run
 	var revoked []*store.Revocation
 	err = s.store.Update(ctx, func(tx store.Tx) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ajwt/ajwt/dpop"
 	"github.com/ajwt/ajwt/internal/store"
+	"github.com/ajwt/ajwt/internal/telemetry"
 	"github.com/ajwt/ajwt/keys"
 )
 
@@ -25,6 +26,9 @@ type Options struct {
 	// OnRevoke is told about revocations after they are committed (e.g. to
 	// publish them on Redis); the feed serves them regardless.
 	OnRevoke func([]*store.Revocation)
+	// Tracing records a span per request, in the run's trace for requests
+	// about a run; default: off.
+	Tracing *telemetry.Tracing
 }
 
 // Server is the authorization server. Create it with New; it is safe for
@@ -51,6 +55,7 @@ type Server struct {
 	handler  http.Handler
 	wfCache  sync.Map // "id@version" → *WorkflowDef
 
+	tracing   *telemetry.Tracing
 	operators map[string]*Operator // by username
 	logins    *failureLimiter      // failed console logins per username and per address
 	chain     chainWatch           // the audit chain as verified so far
@@ -62,7 +67,10 @@ type Server struct {
 // New builds a server on st, applies the configuration's declarative
 // registrations and loads (or creates) the signing keys.
 func New(ctx context.Context, cfg *Config, st store.Store, opts Options) (*Server, error) {
-	s := &Server{cfg: cfg, store: st, log: opts.Logger, now: opts.Now, stop: make(chan struct{}), cipher: opts.KeyCipher, onRevoke: opts.OnRevoke}
+	s := &Server{cfg: cfg, store: st, log: opts.Logger, now: opts.Now, stop: make(chan struct{}), cipher: opts.KeyCipher, onRevoke: opts.OnRevoke, tracing: opts.Tracing}
+	if s.tracing == nil {
+		s.tracing = telemetry.Off()
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +89,7 @@ func New(ctx context.Context, cfg *Config, st store.Store, opts Options) (*Serve
 	s.handler = s.routes()
 	go s.keyring.refreshLoop(s.stop, cfg.KeyRefresh)
 	go s.purgeLoop()
+	go s.checkpointLoop()
 	return s, nil
 }
 
@@ -165,18 +174,22 @@ func (s *Server) routes() http.Handler {
 	handle("POST /introspect", s.handleIntrospect)
 	handle("POST /revoke", s.handleRevoke)
 	handle("PUT /v1/agents/{agent_id}", s.handlePutAgent)
+	handle("GET /v1/agents", s.handleListAgents)
 	handle("GET /v1/agents/{agent_id}", s.handleGetAgent)
 	handle("POST /v1/agents/{agent_id}/revoke", s.handleRevokeAgent)
 	handle("POST /v1/clients/{client_id}/revoke", s.handleRevokeClient)
 	handle("PUT /v1/workflows/{workflow_id}", s.handlePutWorkflow)
 	handle("GET /v1/workflows/{workflow_id}", s.handleGetWorkflow)
 	handle("POST /v1/runs", s.handleCreateRun)
+	handle("GET /v1/runs", s.handleListRuns)
 	handle("GET /v1/runs/{run_id}", s.handleGetRun)
 	handle("POST /v1/runs/{run_id}/steps/{step_id}/complete", s.handleCompleteStep)
 	handle("POST /v1/runs/{run_id}/steps/{step_id}/approve", s.handleApproveStep)
+	handle("POST /v1/runs/{run_id}/steps/{step_id}/deny", s.handleDenyStep)
 	handle("POST /v1/runs/{run_id}/revoke", s.handleRevokeRun)
 	handle("GET /v1/revocations", s.handleRevocations)
 	handle("GET /v1/audit", s.handleAudit)
+	handle("GET /v1/audit/checkpoint", s.handleAuditCheckpoint)
 	handle("GET /healthz", s.handleHealth)
 	handle("GET /readyz", s.handleReady)
 	mux.Handle("GET /metrics", s.metrics.handler())
@@ -196,15 +209,18 @@ func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Requ
 		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer s.recoverPanic(rec, r)
+		info := &reqInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 		err := h(rec, r)
 		if err != nil {
 			s.writeHandlerError(rec, r, err)
 		}
 		elapsed := time.Since(start)
 		s.metrics.observe(route, elapsed)
+		span := s.traceRequest(r, route, info, start, rec.status, err)
 		// Never the query, headers or body: they may hold tokens or secrets.
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
-			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", append([]slog.Attr{slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("duration", elapsed)}, info.logAttrs(span)...)...)
 	})
 }
 

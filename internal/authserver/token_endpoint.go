@@ -40,6 +40,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	noteGrant(r.Context(), c.id, form)
 	if err := s.requests.allow(c.id); err != nil {
 		s.metrics.refused(grantLabel(grant), err)
 		setRetryAfter(w, err)

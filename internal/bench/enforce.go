@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/ajwt/ajwt/dpop"
+	"github.com/ajwt/ajwt/internal/telemetry"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy"
@@ -184,31 +185,48 @@ func ProxySeries(cfg Config) ([]Series, func(), error) {
 		return nil, nil, err
 	}
 	hc := newHTTP(cfg.Concurrency)
-	const path = "/repos/acme/web/contents/go.mod"
 	var ss []Series
 	for _, conc := range slices.Compact([]int{1, cfg.Concurrency}) {
-		proofs := make([]string, cfg.Ops)
 		ss = append(ss,
 			Series{Name: NameDirect, Concurrency: conc,
-				Op: func(int) error { return expectOK(hc.Get(upstream.URL + path)) }},
-			Series{Name: NameViaProxy, Concurrency: conc,
-				Note:    "proofs made untimed; client, proxy and upstream share this process",
-				Prepare: func(from, to int) error { return f.proofsInto(proofs[from:to], prx.URL+path) },
-				Op: func(i int) error {
-					req, _ := http.NewRequest(http.MethodGet, prx.URL+path, nil)
-					req.Header.Set("Authorization", "DPoP "+f.tok)
-					req.Header.Set("DPoP", proofs[i])
-					return expectOK(hc.Do(req))
-				}})
+				Op: func(int) error { return expectOK(hc.Get(upstream.URL + benchPath)) }},
+			f.getThrough(prx.URL, hc, NameViaProxy, conc, cfg.Ops))
 	}
 	return ss, stop, nil
 }
 
+const benchPath = "/repos/acme/web/contents/go.mod"
+
+// getThrough is a GET of benchPath through the proxy at prxURL with the
+// fixture's token and a fresh proof per request.
+func (f *fixture) getThrough(prxURL string, hc *http.Client, name string, conc, ops int) Series {
+	proofs := make([]string, ops)
+	return Series{Name: name, Concurrency: conc,
+		Note:    "proofs made untimed; client, proxy and upstream share this process",
+		Prepare: func(from, to int) error { return f.proofsInto(proofs[from:to], prxURL+benchPath) },
+		Op: func(i int) error {
+			req, _ := http.NewRequest(http.MethodGet, prxURL+benchPath, nil)
+			req.Header.Set("Authorization", "DPoP "+f.tok)
+			req.Header.Set("DPoP", proofs[i])
+			return expectOK(hc.Do(req))
+		}}
+}
+
 // behindProxy serves api on loopback, directly and through `ajwt proxy`
 // with the fixture's policy and keys; stop ends both.
-func (f *fixture) behindProxy(api http.Handler) (upstream, prx *httptest.Server, stop func(), err error) {
+func (f *fixture) behindProxy(api http.Handler, opts ...middleware.Option) (upstream, prx *httptest.Server, stop func(), err error) {
+	return f.behindTracedProxy(api, nil, opts...)
+}
+
+// behindTracedProxy is behindProxy with the proxy's requests traced as
+// `ajwt proxy` traces them (tracing nil: no tracing code at all).
+func (f *fixture) behindTracedProxy(api http.Handler, tracing *telemetry.Tracing, opts ...middleware.Option) (upstream, prx *httptest.Server, stop func(), err error) {
 	upstream = httptest.NewServer(api)
-	enf, err := middleware.New(context.Background(), f.pol, middleware.WithKeySource(f.ks), middleware.WithoutRevocationFeed())
+	opts = append(opts, middleware.WithKeySource(f.ks), middleware.WithoutRevocationFeed())
+	if tracing != nil {
+		opts = append(opts, middleware.WithResultHook(tracing.ResultHook))
+	}
+	enf, err := middleware.New(context.Background(), f.pol, opts...)
 	if err != nil {
 		upstream.Close()
 		return nil, nil, nil, err
@@ -218,6 +236,9 @@ func (f *fixture) behindProxy(api http.Handler) (upstream, prx *httptest.Server,
 	if err != nil {
 		upstream.Close()
 		return nil, nil, nil, err
+	}
+	if tracing != nil {
+		h = tracing.Enforced(h)
 	}
 	prx = httptest.NewServer(h)
 	return upstream, prx, func() { prx.Close(); upstream.Close() }, nil

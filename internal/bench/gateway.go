@@ -94,32 +94,19 @@ func (f *fixture) gatewaySeries(cfg Config, nginx string, stops *[]func()) ([]Se
 	return append(ss, f.decisionSeries(cfg, a.Handler(), check)...), nil
 }
 
-const benchPath = "/repos/acme/web/contents/go.mod"
-
 // gatewayHTTPSeries: the same GET through nginx alone, nginx + authz and
 // the proxy, at each concurrency.
 func (f *fixture) gatewayHTTPSeries(cfg Config, direct, gated, prx string) []Series {
 	hc := newHTTP(GatewayConcurrency[len(GatewayConcurrency)-1])
-	dpopGet := func(base string, proofs []string) func(int) error {
-		return func(i int) error {
-			req, _ := http.NewRequest(http.MethodGet, base+benchPath, nil)
-			req.Header.Set("Authorization", "DPoP "+f.tok)
-			req.Header.Set("DPoP", proofs[i])
-			return expectOK(hc.Do(req))
-		}
-	}
 	var ss []Series
 	for _, conc := range GatewayConcurrency {
-		gatedProofs, proxyProofs := make([]string, cfg.Ops), make([]string, cfg.Ops)
+		viaAuthz, viaProxy := f.getThrough(gated, hc, NameNginxAuthz, conc, cfg.Ops), f.getThrough(prx, hc, NameGatewayProxy, conc, cfg.Ops)
+		viaAuthz.Note = "proofs made untimed; authorizer and upstream in this process"
+		viaProxy.Note = "proofs made untimed; proxy and upstream in this process"
 		ss = append(ss,
 			Series{Name: NameNginxDirect, Concurrency: conc, Note: "nginx, one process, no authorization",
 				Op: func(int) error { return expectOK(hc.Get(direct + benchPath)) }},
-			Series{Name: NameNginxAuthz, Concurrency: conc, Note: "proofs made untimed; authorizer and upstream in this process",
-				Prepare: func(from, to int) error { return f.proofsInto(gatedProofs[from:to], gated+benchPath) },
-				Op:      dpopGet(gated, gatedProofs)},
-			Series{Name: NameGatewayProxy, Concurrency: conc, Note: "proofs made untimed; proxy and upstream in this process",
-				Prepare: func(from, to int) error { return f.proofsInto(proxyProofs[from:to], prx+benchPath) },
-				Op:      dpopGet(prx, proxyProofs)})
+			viaAuthz, viaProxy)
 	}
 	return ss
 }

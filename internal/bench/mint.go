@@ -95,7 +95,7 @@ func launch(exe, addr, ready string, args ...string) (*server, error) {
 const benchSecret = "ajwt_s_benchbenchbenchbenchbenchbenchbenchbenchb" // generated form: fast hash
 
 // idp starts `ajwt serve` with one agent and a one-step workflow.
-func idp(cfg Config, key *keys.Signer, spec *agentspec.Spec, storeName, store, build string) (*server, error) {
+func idp(cfg Config, key *keys.Signer, spec *agentspec.Spec, storeName, store, build string, extra ...string) (*server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ workflows:
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--config", path, "--data", filepath.Join(dir, "data"), "--sqlite-sync", cfg.Sync, "--quiet"}
+	args := append([]string{"serve", "--config", path, "--data", filepath.Join(dir, "data"), "--sqlite-sync", cfg.Sync, "--quiet"}, extra...)
 	if store != "" {
 		args = append(args, "--store", store)
 	}
@@ -144,12 +144,13 @@ func newHTTP(conc int) *http.Client {
 // one agent and a one-step workflow, and returns its agent_checksum series
 // (DPoP, run-state write, token record, audit entry) and client_credentials
 // series; stop ends the IdP. build, if set, is another ajwt binary to run
-// as the IdP (to compare two revisions in one run).
-func MintSeries(cfg Config, storeName, storeDSN, build string) (ss []Series, stop func(), err error) {
+// as the IdP (to compare two revisions in one run); extra are more flags of
+// `ajwt serve`.
+func MintSeries(cfg Config, storeName, storeDSN, build string, extra ...string) (ss []Series, stop func(), err error) {
 	key, _ := keys.Generate(keys.EdDSA, nil)
 	spec := &agentspec.Spec{AgentID: "bencher", PromptTemplate: "You benchmark."}
 	sum, _ := agentspec.Sum(spec)
-	s, err := idp(cfg, key, spec, storeName, storeDSN, build)
+	s, err := idp(cfg, key, spec, storeName, storeDSN, build, extra...)
 	if err != nil {
 		return nil, nil, err
 	}

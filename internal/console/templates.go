@@ -25,6 +25,14 @@ var funcs = template.FuncMap{
 		return s[:19] + "…"
 	},
 	"join": strings.Join,
+	// decision is what the decide block needs: the waiting run (an inbox
+	// item holds one) and the viewer, whose CSRF token the form carries.
+	"decision": func(w any, v *viewer) map[string]any {
+		if item, ok := w.(inboxItem); ok {
+			w = item.Waiting
+		}
+		return map[string]any{"Waiting": w, "Viewer": v}
+	},
 	"done": func(steps []store.Step) int {
 		n := 0
 		for _, s := range steps {

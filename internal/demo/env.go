@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"github.com/ajwt/ajwt/internal/authserver"
 	"github.com/ajwt/ajwt/internal/console"
 	"github.com/ajwt/ajwt/internal/store/sqlstore"
+	"github.com/ajwt/ajwt/internal/telemetry"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy/policyfile"
@@ -80,6 +82,12 @@ type Setup struct {
 	// Operators of the console; nil: one operator "operator" with every
 	// role and a fresh password (Env.OperatorPassword).
 	Operators []authserver.OperatorConfig
+	// Tracing and Logger go to the IdP and the proxies (default: off and
+	// discarded); WrapAPIs, if set, wraps the forge and the advisory
+	// service behind the proxies (to see what reaches them).
+	Tracing  *telemetry.Tracing
+	Logger   *slog.Logger
+	WrapAPIs func(http.Handler) http.Handler
 }
 
 // demoOperator is the operator a newcomer logs in as.
@@ -190,7 +198,7 @@ func (e *Env) startIdP(ctx context.Context, dir string) error {
 		return err
 	}
 	e.closers = append(e.closers, func() { st.Close() })
-	srv, err := authserver.New(ctx, cfg, st, authserver.Options{})
+	srv, err := authserver.New(ctx, cfg, st, authserver.Options{Tracing: e.setup.Tracing, Logger: e.setup.Logger})
 	if err != nil {
 		return err
 	}
@@ -305,6 +313,9 @@ func (e *Env) agentSigner(id string, spec *agentspec.Spec) (*keys.Signer, error)
 }
 
 func (e *Env) startProxies(ctx context.Context, forge, adv http.Handler) error {
+	if wrap := e.setup.WrapAPIs; wrap != nil {
+		forge, adv = wrap(forge), wrap(adv)
+	}
 	forgeUp, err := e.serve(forge)
 	if err != nil {
 		return err
@@ -325,18 +336,23 @@ func (e *Env) proxy(ctx context.Context, pol, upstream string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	enf, err := middleware.New(ctx, p)
+	tracing := e.setup.Tracing
+	opts := []middleware.Option{middleware.WithResultHook(tracing.ResultHook)}
+	if e.setup.Logger != nil {
+		opts = append(opts, middleware.WithLogger(e.setup.Logger))
+	}
+	enf, err := middleware.New(ctx, p, opts...)
 	if err != nil {
 		return "", err
 	}
 	e.enf = append(e.enf, enf)
 	e.closers = append(e.closers, enf.Close)
 	up, _ := url.Parse(upstream)
-	h, err := proxy.New(up, enf, proxy.Options{})
+	h, err := proxy.New(up, enf, proxy.Options{Logger: e.setup.Logger})
 	if err != nil {
 		return "", err
 	}
-	return e.serve(h)
+	return e.serve(tracing.Enforced(h))
 }
 
 // The ajwt mode's policies (PROTOCOL.md §8).
