@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ajwt/ajwt/internal/demo"
+	"github.com/ajwt/ajwt/internal/telemetry"
 )
 
 func (e *env) demoCmd() *cobra.Command {
@@ -32,7 +33,14 @@ func (e *env) demoCmd() *cobra.Command {
 				progress = e.stderr
 			}
 			say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
-			rep, world, err := demo.RunKeep(cmd.Context(), dir, say)
+			// OTEL_* in the environment sends the demo's traces to a
+			// collector: each run of the ajwt world is one trace.
+			tracing, err := telemetry.Setup(cmd.Context(), telemetry.Config{ServiceName: "ajwt-demo"})
+			if err != nil {
+				return err
+			}
+			defer flushTraces(cmd.Context(), tracing)
+			rep, world, err := demo.RunKeep(cmd.Context(), dir, say, demo.Setup{Tracing: tracing})
 			if world != nil {
 				defer world.Close()
 			}

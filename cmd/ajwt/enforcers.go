@@ -167,6 +167,14 @@ func (t tracingFlags) setup(ctx context.Context, service string) (*telemetry.Tra
 	return telemetry.Setup(ctx, telemetry.Config{Endpoint: t.endpoint, Protocol: strings.TrimSpace(t.protocol), ServiceName: service})
 }
 
+// flushTraces sends the spans still buffered, waiting at most 5 s for a
+// collector that does not answer.
+func flushTraces(ctx context.Context, t *telemetry.Tracing) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = t.Shutdown(ctx)
+}
+
 // chainHooks calls each result hook in order.
 func chainHooks(hooks ...func(*http.Request, *middleware.Verified, error)) func(*http.Request, *middleware.Verified, error) {
 	return func(r *http.Request, v *middleware.Verified, err error) {

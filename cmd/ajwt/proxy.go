@@ -96,7 +96,7 @@ func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, f p
 	if err != nil {
 		return err
 	}
-	defer tracing.Shutdown(context.WithoutCancel(ctx))
+	defer flushTraces(ctx, tracing)
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ajwt_proxy_decisions_total",
 		Help: "Requests by decision, reason and MCP tool (only tools the policy names)."}, []string{"decision", "reason", "tool"})
 	kit, err := newEnforcerKit(ctx, pol, f.enforcerFlags, "proxy", logger,

@@ -152,7 +152,7 @@ func (e *env) serve(ctx context.Context, cfg *authserver.Config, sf *storeFlags,
 	if err != nil {
 		return err
 	}
-	defer tracing.Shutdown(context.WithoutCancel(ctx))
+	defer flushTraces(ctx, tracing)
 	sf.logger = logger
 	if sf.dsn == "" {
 		release, err := lockDataDir(sf.dataDir)

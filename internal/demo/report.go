@@ -52,26 +52,27 @@ func (r *Report) OK() bool {
 // Run executes the legitimate workflow and every scenario in both modes,
 // each mode in its own environment under dir.
 func Run(ctx context.Context, dir string, say Progress) (*Report, error) {
-	rep, kept, err := run(ctx, dir, say, false)
+	rep, kept, err := run(ctx, dir, say, Setup{}, false)
 	if kept != nil {
 		kept.Close()
 	}
 	return rep, err
 }
 
-// RunKeep is Run that leaves the ajwt world running, its IdP and console
-// included, and returns it; the caller closes it.
-func RunKeep(ctx context.Context, dir string, say Progress) (*Report, *Env, error) {
-	return run(ctx, dir, say, true)
+// RunKeep is Run in worlds made with setup that leaves the ajwt world
+// running, its IdP and console included, and returns it; the caller
+// closes it.
+func RunKeep(ctx context.Context, dir string, say Progress, setup Setup) (*Report, *Env, error) {
+	return run(ctx, dir, say, setup, true)
 }
 
-func run(ctx context.Context, dir string, say Progress, keep bool) (*Report, *Env, error) {
+func run(ctx context.Context, dir string, say Progress, setup Setup, keep bool) (*Report, *Env, error) {
 	start := time.Now()
 	rep := &Report{Workflow: map[string]WorkflowResult{}}
 	results := map[string][]Result{}
 	var kept *Env
 	for _, mode := range []string{Legacy, AJWT} {
-		res, wf, e, err := runMode(ctx, mode, dir+"/"+mode, say, keep && mode == AJWT)
+		res, wf, e, err := runMode(ctx, mode, dir+"/"+mode, say, setup, keep && mode == AJWT)
 		if keep && mode == AJWT {
 			kept = e
 		} else if e != nil {
@@ -92,9 +93,9 @@ func run(ctx context.Context, dir string, say Progress, keep bool) (*Report, *En
 // runMode returns the world it ran in, which the caller closes. With
 // waiting, it also leaves a run at its approval step before the attacks
 // (one of which revokes the patcher, whose workflow then takes no new run).
-func runMode(ctx context.Context, mode, dir string, say Progress, waiting bool) ([]Result, WorkflowResult, *Env, error) {
+func runMode(ctx context.Context, mode, dir string, say Progress, setup Setup, waiting bool) ([]Result, WorkflowResult, *Env, error) {
 	say("== %s mode", mode)
-	e, err := Start(ctx, mode, dir)
+	e, err := StartWith(ctx, mode, dir, setup)
 	if err != nil {
 		return nil, WorkflowResult{}, nil, err
 	}

@@ -56,6 +56,8 @@ def test_vuln_patch_workflow_with_approval_and_delegation(env: Env) -> None:
             # The classifier's token cannot write, whatever it tries.
             assert h.post(f"{env.forge}/repos/acme/web/pulls", content=b"{}", auth=forge(a["classifier"], "classify")).status_code == 403
             a["classifier"].complete(rid, "classify")
+            # complete() used the step's live token (and dropped it), no new grant.
+            assert a["classifier"].token_source(rid, "classify", resource=FORGE).cached() is None
 
             assert h.get(f"{env.forge}/repos/acme/web/tree", auth=forge(a["planner"], "plan")).status_code == 200
             a["planner"].complete(rid, "plan")

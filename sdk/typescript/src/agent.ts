@@ -160,7 +160,9 @@ export class Agent {
 
   /** Reports the agent's step done (§5), with the step's own token and a proof with `ath`. */
   async complete(runId: string, step: string, opts: CompleteOptions = {}): Promise<Run> {
-    const src = this.tokenSource(runId, step);
+    // A source of this step that holds a live token completes it without
+    // another grant (one `grant issued` per step in the audit log).
+    const src = [...this.#sources.values()].find((s) => s.runId === runId && s.step === step && s.live()) ?? this.tokenSource(runId, step);
     const tok = await src.token(opts);
     const url = `${this.#client.endpoint('run_endpoint')}/${encodeURIComponent(runId)}/steps/${encodeURIComponent(step)}/complete`;
     const f = ajwtFetch(src, { fetch: this.#client.fetch, timeoutMs: this.#client.timeoutMs });

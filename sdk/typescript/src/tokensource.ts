@@ -82,6 +82,12 @@ export class StepTokenSource implements TokenSource {
     return this.#pending;
   }
 
+  /** Whether the source holds a token it would still hand out (no I/O; the spec is not re-checked). */
+  live(): boolean {
+    const t = this.#token;
+    return t !== undefined && this.agent.now() < t.expiresAt - RENEW_BEFORE_MS;
+  }
+
   /** Drops `token` from the cache. */
   invalidate(token: Token): void {
     if (this.#token === token) this.#token = undefined;

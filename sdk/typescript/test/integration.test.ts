@@ -86,7 +86,10 @@ describe('against ajwt serve and ajwt proxy', { timeout: 300_000 }, () => {
     // The classifier's token cannot write, whatever it tries.
     const denied = await forge(a.classifier, 'classify')(`${forgeURL}/repos/acme/web/pulls`, { method: 'POST', body: '{}' });
     assert.equal(denied.status, 403);
+    assert.equal(a.classifier.tokenSource(id, 'classify', { resource: FORGE }).live(), true);
     await a.classifier.complete(id, 'classify');
+    // complete() used the step's live token (and dropped it): no new grant.
+    assert.equal(a.classifier.tokenSource(id, 'classify', { resource: FORGE }).live(), false);
 
     assert.equal((await forge(a.planner, 'plan')(`${forgeURL}/repos/acme/web/tree`)).status, 200);
     await a.planner.complete(id, 'plan');

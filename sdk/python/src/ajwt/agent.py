@@ -210,7 +210,7 @@ class Agent:
         """Reports the agent's step done (§5), with the step's own token and a proof with ``ath``."""
         from .auth import AjwtAuth
 
-        src = self.token_source(run_id, step)
+        src = self._live_source(run_id, step) or self.token_source(run_id, step)
         tok = src.token()
         url = f"{self._client.endpoint('run_endpoint')}/{quote(run_id, safe='')}/steps/{quote(step, safe='')}/complete"
         kw: dict[str, Any] = {"headers": {"Accept": "application/json"}, "auth": AjwtAuth(src)}
@@ -222,6 +222,14 @@ class Agent:
         run = decode_answer(res, body)
         src.invalidate(tok)
         return cast("Run", run)
+
+    def _live_source(self, run_id: str, step: str) -> StepTokenSource | None:
+        """A source of this run and step that holds a token still in use: completing the step
+        with it costs no grant (one ``grant issued`` per step in the audit log)."""
+        with self._lock:
+            mine = [src for (r, s, _, _), src in self._sources.items() if r == run_id and s == step]
+        # cached() reads the agent's clock, which takes the agent's lock: not under it
+        return next((src for src in mine if src.cached() is not None), None)
 
     def delegate(self, to: str, run_id: str, step: str) -> str:
         """Signs a delegation assertion (§6.3) that lets agent ``to`` execute ``step`` of ``run_id``;
