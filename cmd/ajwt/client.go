@@ -84,30 +84,14 @@ type adminSession struct {
 const adminTimeout = 30 * time.Second
 
 func (a *adminFlags) session(ctx context.Context) (*adminSession, error) {
-	u, err := url.Parse(a.issuer)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(a.issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--issuer: want the IdP's http(s) URL, got %q", a.issuer)
 	}
 	secret, err := readClientSecret(a.secretFile, a.client)
 	if err != nil {
 		return nil, err
 	}
-	s := &adminSession{issuer: strings.TrimSuffix(a.issuer, "/"), hc: &http.Client{Timeout: adminTimeout}}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	form := strings.NewReader(url.Values{"grant_type": {protocol.GrantClientCredentials}}.Encode())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.issuer+"/token", form)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(a.client), url.QueryEscape(secret)) // RFC 6749 §2.3.1
-	if err := s.do(req, &tok); err != nil {
-		return nil, err
-	}
-	s.bearer = "Bearer " + tok.AccessToken
-	return s, nil
+	return openSession(ctx, a.issuer, a.client, secret)
 }
 
 func (s *adminSession) post(ctx context.Context, path string, out any) error {
