@@ -99,16 +99,30 @@ func (s *Server) WaitingApprovals(ctx context.Context, op *Operator) ([]Waiting,
 			if err != nil {
 				return err
 			}
-			for _, st := range run.Steps {
-				if d := wf.step(st.ID); d != nil && d.Kind == kindApproval && st.State == store.StepReady {
-					self := s.mayOperatorApprove(op, run) != nil
-					out = append(out, Waiting{Run: run, Step: st.ID, SelfApproval: self})
-				}
-			}
+			out = append(out, s.waitingSteps(op, run, wf)...)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// WaitingIn is what of story's run waits for op's decision.
+func (s *Server) WaitingIn(op *Operator, story *RunStory) []Waiting {
+	if story.Run.Status != store.RunActive || !op.approves(story.Run.ClientID) {
+		return nil
+	}
+	return s.waitingSteps(op, story.Run, story.Workflow)
+}
+
+// waitingSteps are run's approval steps that are ready, for op.
+func (s *Server) waitingSteps(op *Operator, run *store.Run, wf *WorkflowDef) []Waiting {
+	var out []Waiting
+	for _, st := range run.Steps {
+		if d := wf.step(st.ID); d != nil && d.Kind == kindApproval && st.State == store.StepReady {
+			out = append(out, Waiting{Run: run, Step: st.ID, SelfApproval: s.mayOperatorApprove(op, run) != nil})
+		}
+	}
+	return out
 }
 
 // Agents lists the registered agents by id (at most limit).

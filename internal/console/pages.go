@@ -96,16 +96,7 @@ func (c *Console) run(w http.ResponseWriter, r *http.Request, v *viewer) error {
 	if err != nil {
 		return err
 	}
-	var waiting []authserver.Waiting
-	all, err := c.srv.WaitingApprovals(r.Context(), v.op)
-	if err != nil {
-		return err
-	}
-	for _, wt := range all {
-		if wt.Run.RunID == story.Run.RunID {
-			waiting = append(waiting, wt)
-		}
-	}
+	waiting := c.srv.WaitingIn(v.op, story)
 	c.render(w, r, http.StatusOK, "run", v, map[string]any{
 		"Run": story.Run, "Steps": stepRows(story, story.Tokens), "DAG": layoutDAG(story),
 		"Tokens": story.Tokens, "Audit": auditRows(story.Audit, chain), "Chain": chain, "Waiting": waiting, "Flash": flash(r),
