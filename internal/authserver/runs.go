@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/protocol"
@@ -320,7 +321,7 @@ type stepChange struct {
 func changeDetail(c stepChange) string {
 	d := "by=" + c.by
 	if c.result != "" {
-		d += " result=" + c.result
+		d += " result=" + quoteUnlessDigest(c.result)
 	}
 	if c.comment != "" {
 		d += " comment=" + strconv.Quote(c.comment)
@@ -328,17 +329,31 @@ func changeDetail(c stepChange) string {
 	return d
 }
 
-// resultDigest normalises a step's result_sha256: 64 hex digits, with or
-// without the "sha256:" prefix the checksums carry; "" for none.
+// quoteUnlessDigest quotes a recorded result that is not a sha256:<hex>
+// digest, so that it cannot pass for another field of the audit detail.
+func quoteUnlessDigest(r string) string {
+	if strings.HasPrefix(r, "sha256:") && len(r) == len("sha256:")+64 && !strings.ContainsAny(r, " \"=") {
+		return r
+	}
+	return strconv.Quote(r)
+}
+
+// resultDigest is the result_sha256 a step records: 64 hex digits, with or
+// without the "sha256:" prefix the checksums carry, become "sha256:<hex>";
+// §5 fixes no form, so any other printable value of at most 256 bytes is
+// kept as sent (the audit detail quotes it); "" for none.
 func resultDigest(s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
 	hexPart := strings.TrimPrefix(strings.ToLower(s), "sha256:")
-	if _, err := hex.DecodeString(hexPart); err != nil || len(hexPart) != 64 {
-		return "", errBadRequest("result_sha256: want 64 hex digits (optionally sha256:-prefixed)")
+	if _, err := hex.DecodeString(hexPart); err == nil && len(hexPart) == 64 {
+		return "sha256:" + hexPart, nil
 	}
-	return "sha256:" + hexPart, nil
+	if len(s) > 256 || strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return "", errBadRequest("result_sha256: want at most 256 printable bytes (64 hex digits, optionally sha256:-prefixed)")
+	}
+	return s, nil
 }
 
 // transition completes a step after the checks pass, in one transaction
