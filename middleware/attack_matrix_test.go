@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/ajwt/ajwt/internal/forgery"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,8 +21,6 @@ import (
 	"github.com/ajwt/ajwt/policy/policyfile"
 )
 
-func b64(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
-
 func parts(tok string) (map[string]any, map[string]any, string) {
 	p := strings.Split(tok, ".")
 	var h, c map[string]any
@@ -30,37 +29,6 @@ func parts(tok string) (map[string]any, map[string]any, string) {
 	json.Unmarshal(hb, &h)
 	json.Unmarshal(cb, &c)
 	return h, c, p[2]
-}
-
-// reheader rebuilds a token with changed header members and the original
-// (now invalid) signature.
-func reheader(tok string, change map[string]any) string {
-	h, _, sig := parts(tok)
-	for k, v := range change {
-		if v == nil {
-			delete(h, k)
-		} else {
-			h[k] = v
-		}
-	}
-	p := strings.Split(tok, ".")
-	return b64(h) + "." + p[1] + "." + sig
-}
-
-// signedBy signs the token's exact payload with another key and header.
-func signedBy(t *testing.T, tok string, key *keys.Signer, header map[string]any) string {
-	opts := &jose.SignerOptions{}
-	for k, v := range header {
-		opts = opts.WithHeader(jose.HeaderKey(k), v)
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.Alg()), Key: key.CryptoSigner()}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
-	obj, _ := s.Sign(payload)
-	raw, _ := obj.CompactSerialize()
-	return raw
 }
 
 // TestAttackMatrix sends forged tokens and proofs to a real enforcer in
@@ -81,7 +49,7 @@ func TestAttackMatrix(t *testing.T) {
 	json.NewDecoder(jwksRes.Body).Decode(&set)
 	jwksRes.Body.Close()
 	pubJSON, _ := json.Marshal(set.Keys[0])
-	hsIn := b64(map[string]any{"alg": "HS256", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1]
+	hsIn := forgery.B64(map[string]any{"alg": "HS256", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1]
 	mac := hmac.New(sha256.New, pubJSON)
 	mac.Write([]byte(hsIn))
 	hs256 := hsIn + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
@@ -92,27 +60,27 @@ func TestAttackMatrix(t *testing.T) {
 		}
 		mut(cc)
 		p := strings.Split(tok, ".")
-		return p[0] + "." + b64(cc) + "." + p[2]
+		return p[0] + "." + forgery.B64(cc) + "." + p[2]
 	}
 
 	tokenCases := []struct {
 		name, token, reason string
 	}{
-		{"alg none", b64(map[string]any{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1] + ".", "alg_not_allowed"},
+		{"alg none", forgery.B64(map[string]any{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1] + ".", "alg_not_allowed"},
 		{"HS256 with the public key", hs256, "alg_not_allowed"},
-		{"unknown kid", reheader(tok, map[string]any{"kid": "no-such-key"}), "unknown_key"},
-		{"path traversal kid", reheader(tok, map[string]any{"kid": "../../../../etc/passwd"}), "unknown_key"},
-		{"SQL-ish kid", reheader(tok, map[string]any{"kid": "x' OR '1'='1"}), "unknown_key"},
-		{"jku header", signedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid, "jku": "http://evil.example/jwks"}), "forbidden_header"},
-		{"x5u header", signedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid, "x5u": "http://evil.example/cert"}), "forbidden_header"},
-		{"embedded jwk", reheader(tok, map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256"}}), "forbidden_header"},
-		{"crit header", reheader(tok, map[string]any{"crit": []string{"exp"}}), "forbidden_header"},
-		{"signed by the attacker with the IdP's kid", signedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid}), "bad_signature"},
+		{"unknown kid", forgery.Reheader(tok, map[string]any{"kid": "no-such-key"}), "unknown_key"},
+		{"path traversal kid", forgery.Reheader(tok, map[string]any{"kid": "../../../../etc/passwd"}), "unknown_key"},
+		{"SQL-ish kid", forgery.Reheader(tok, map[string]any{"kid": "x' OR '1'='1"}), "unknown_key"},
+		{"jku header", forgery.SignedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid, "jku": "http://evil.example/jwks"}), "forbidden_header"},
+		{"x5u header", forgery.SignedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid, "x5u": "http://evil.example/cert"}), "forbidden_header"},
+		{"embedded jwk", forgery.Reheader(tok, map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256"}}), "forbidden_header"},
+		{"crit header", forgery.Reheader(tok, map[string]any{"crit": []string{"exp"}}), "forbidden_header"},
+		{"signed by the attacker with the IdP's kid", forgery.SignedBy(t, tok, attacker, map[string]any{"typ": "at+jwt", "kid": kid}), "bad_signature"},
 		{"signature stripped", strings.Join(strings.Split(tok, ".")[:2], ".") + ".", "bad_signature"},
-		{"signature truncated", truncateSig(tok), "bad_signature"},
+		{"signature truncated", forgery.TruncateSig(tok), "bad_signature"},
 		{"scope edited after signing", edited(func(m map[string]any) { m["scope"] = "repo:read repo:write" }), "bad_signature"},
 		{"step edited after signing", edited(func(m map[string]any) { m["intent"].(map[string]any)["workflow_step"] = "patch" }), "bad_signature"},
-		{"wrong typ", reheader(tok, map[string]any{"typ": "JWT"}), "wrong_type"},
+		{"wrong typ", forgery.Reheader(tok, map[string]any{"typ": "JWT"}), "wrong_type"},
 		{"not a JWT", "abc", "malformed"},
 		{"oversize token", strings.Repeat("a", 9000), "too_large"},
 	}
@@ -142,9 +110,9 @@ func TestAttackMatrix(t *testing.T) {
 		{"ath missing", func() string { return mkProof(t, key, "GET", base+read, "") }, "ath_mismatch"},
 		{"stale iat", func() string { return mkProofAt(t, key, "GET", base+read, tok, time.Now().Add(-5*time.Minute)) }, "stale_proof"},
 		{"future iat", func() string { return mkProofAt(t, key, "GET", base+read, tok, time.Now().Add(5*time.Minute)) }, "stale_proof"},
-		{"duplicate htu member", func() string { return dupHTU(t, key, base+read, tok) }, "malformed"},
-		{"private key in the jwk header", func() string { return privateJWKProof(t, key, base+read, tok) }, "private_key_in_jwk"},
-		{"HMAC proof", func() string { return hmacProof(base+read, tok) }, "alg_not_allowed"},
+		{"duplicate htu member", func() string { return forgery.DupHTU(t, key, base+read, tok) }, "malformed"},
+		{"private key in the jwk header", func() string { return forgery.PrivateJWKProof(t, key, base+read, tok) }, "private_key_in_jwk"},
+		{"HMAC proof", func() string { return forgery.HMACProof(base+read, tok) }, "alg_not_allowed"},
 		{"proof by another key", func() string { return mkProof(t, attacker, "GET", base+read, tok) }, "key_mismatch"},
 	}
 	for _, tt := range proofCases {
@@ -163,7 +131,7 @@ func TestAttackMatrix(t *testing.T) {
 	}
 
 	t.Run("token not yet valid for the enforcer's clock", func(t *testing.T) {
-		pol, _ := policyfile.Parse([]byte(strings.ReplaceAll(policyYAML, "ISSUER", w.idp.URL)))
+		pol, _ := policyfile.Parse([]byte(strings.ReplaceAll(forgery.MatrixPolicy, "ISSUER", w.idp.URL)))
 		earlier := func() time.Time { return time.Now().Add(-10 * time.Minute) }
 		enf, err := middleware.New(context.Background(), pol, middleware.WithClock(earlier), middleware.WithoutRevocationFeed())
 		if err != nil {
@@ -189,63 +157,6 @@ func mkProofAt(t *testing.T, key *keys.Signer, method, uri, tok string, at time.
 	return p
 }
 
-// dupHTU signs a proof whose payload names htu twice: the first for
-// another site, the second for ours.
-func dupHTU(t *testing.T, key *keys.Signer, uri, tok string) string {
-	pub, _ := json.Marshal(key.Public())
-	var jwk map[string]any
-	json.Unmarshal(pub, &jwk)
-	for _, k := range []string{"kid", "alg", "use"} {
-		delete(jwk, k)
-	}
-	header := b64(map[string]any{"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk})
-	payload := `{"jti":"dup-1","htm":"GET","htu":"https://evil.example/","htu":"` + uri + `","iat":` + itoa(time.Now().Unix()) + `,"ath":"` + dpop.AccessTokenHash(tok) + `"}`
-	in := header + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
-	sig, err := key.CryptoSigner().Sign(nil, []byte(in), cryptoHash0{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-// rawProof signs header and claims with key by hand.
-func rawProof(t *testing.T, key *keys.Signer, header map[string]any, claims map[string]any) string {
-	in := b64(header) + "." + b64(claims)
-	sig, err := key.CryptoSigner().Sign(nil, []byte(in), cryptoHash0{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-func proofClaims(uri, tok string) map[string]any {
-	return map[string]any{"jti": randomJTI(), "htm": "GET", "htu": uri, "iat": time.Now().Unix(), "ath": dpop.AccessTokenHash(tok)}
-}
-
-func randomJTI() string { return itoa(time.Now().UnixNano()) }
-
-func privateJWKProof(t *testing.T, key *keys.Signer, uri, tok string) string {
-	priv, _ := json.Marshal(jose.JSONWebKey{Key: key.CryptoSigner()})
-	var jwk map[string]any
-	json.Unmarshal(priv, &jwk)
-	return rawProof(t, key, map[string]any{"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk}, proofClaims(uri, tok))
-}
-
-func hmacProof(uri, tok string) string {
-	in := b64(map[string]any{"typ": "dpop+jwt", "alg": "HS256", "jwk": map[string]any{"kty": "oct", "k": "c2VjcmV0"}}) + "." + b64(proofClaims(uri, tok))
-	mac := hmac.New(sha256.New, []byte("secret"))
-	mac.Write([]byte(in))
-	return in + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// truncateSig drops signature bytes but keeps canonical base64url, so the
-// token reaches the signature check.
-func truncateSig(tok string) string {
-	p := strings.Split(tok, ".")
-	sig, _ := base64.RawURLEncoding.DecodeString(p[2])
-	return p[0] + "." + p[1] + "." + base64.RawURLEncoding.EncodeToString(sig[:len(sig)-6])
-}
-
 // TestPathCanonicalization: spellings of a restricted path that an
 // upstream would route to it never reach it under a broader route (§8).
 // /repos/{owner}/{repo}/secrets is for the patch step only; /repos/** is
@@ -256,40 +167,17 @@ func TestPathCanonicalization(t *testing.T) {
 	run := w.startRun("acme/web")
 	tok := w.grant("planner", run, "plan")
 	key := w.agents["planner"].key
-	refused := []struct{ path, reason string }{
-		{"/repos/acme/web/secrets", "wrong_step"},
-		{"/repos/acme/web/%73ecrets", "wrong_step"},
-		{"/repos/acme/web/%73%65%63%72%65%74%73", "wrong_step"},
-		{"/repos/acme/web/secrets/", "wrong_step"},
-		{"/repos/acme/%77eb/secrets", "wrong_step"},
-		{"/repos/acme/web/x/%2e%2e/secrets", "non_canonical_path"},
-		{"/repos/acme/web/x/%2E%2E/secrets", "non_canonical_path"},
-		{"/repos/acme/web/x/../secrets", "non_canonical_path"},
-		{"/repos/acme/web/./secrets", "non_canonical_path"},
-		{"/repos/acme/web/.%2e/web/secrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets;x=1", "non_canonical_path"},
-		{"/repos/acme/web;x=1/secrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets%3Bx=1", "non_canonical_path"},
-		{"/repos/acme/web//secrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets//", "non_canonical_path"},
-		{"/repos/acme%2Fweb/secrets", "non_canonical_path"},
-		{"/repos/acme/web%2fsecrets", "non_canonical_path"},
-		{"/repos/acme/web%5Csecrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets%00", "non_canonical_path"},
-		{"/repos/acme/web/secrets%0a", "non_canonical_path"},
-		{"/repos/acme/web/secrets%7F", "non_canonical_path"},
-	}
 	for _, base := range []string{w.prx.URL, w.api.URL} {
 		name := map[bool]string{true: "proxy", false: "middleware"}[base == w.prx.URL]
-		for _, tt := range refused {
-			t.Run(name+tt.path, func(t *testing.T) {
+		for _, tt := range forgery.SecretsPathCases() {
+			t.Run(name+tt.Path, func(t *testing.T) {
 				before := w.hits.Load()
-				code, body := w.send(base, http.MethodGet, tt.path, tok, key)
-				status := map[bool]int{true: 400, false: 403}[tt.reason == "non_canonical_path"]
-				if code != status || body["reason"] != tt.reason {
-					t.Fatalf("got %d %v, want %d %s", code, body, status, tt.reason)
+				code, body := w.send(base, http.MethodGet, tt.Path, tok, key)
+				status := map[bool]int{true: 400, false: 403}[tt.Reason == "non_canonical_path"]
+				if code != status || body["reason"] != tt.Reason {
+					t.Fatalf("got %d %v, want %d %s", code, body, status, tt.Reason)
 				}
-				if tt.reason == "non_canonical_path" && body["error"] != "invalid_request" {
+				if tt.Reason == "non_canonical_path" && body["error"] != "invalid_request" {
 					t.Fatalf("error = %v", body["error"])
 				}
 				if w.hits.Load() != before {

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/ajwt/ajwt/internal/forgery"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,36 +56,8 @@ clients:
   - {client_id: approver, client_secret: approver-secret, scopes: [ajwt:approve]}
 `
 
-const policyYAML = `
-issuer: ISSUER
-resource: https://forge.example
-routes:
-  - match: {method: POST, path: "/repos/{owner}/{repo}/pulls"}
-    scopes: [repo:write]
-    workflow: wf
-    steps: [patch]
-    agents: [patcher]
-    context: {repo: "{owner}/{repo}"}
-    one_time: true
-  - match: {method: GET, path: "/repos/{owner}/{repo}/contents/**"}
-    scopes: [repo:read]
-    context: {repo: "{owner}/{repo}"}
-  - match: {method: POST, path: "/repos/{owner}/{repo}/branches"}
-    steps: [patch]
-  - match: {method: PUT, path: "/repos/{owner}/{repo}/pulls/{n}/merge"}
-    agents: [patcher]
-  - match: {method: GET, path: "/repos/{owner}/{repo}/secrets"}
-    steps: [patch]
-    agents: [patcher]
-  - match: {method: GET, path: "/repos/**"}
-    scopes: [repo:read]
-  - match: {method: GET, path: "/health"}
-    public: true
-  - match: {method: GET, path: "/legacy/**"}
-    scopes: [repo:read]
-    legacy: allow
-default: deny
-`
+// policyYAML is the attack matrices' policy, shared with internal/authz.
+var policyYAML = forgery.MatrixPolicy
 
 func newWorld(t *testing.T) *world {
 	t.Helper()

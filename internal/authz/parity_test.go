@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"github.com/ajwt/ajwt/internal/forgery"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,25 +40,25 @@ func (w *world) fixtures(t *testing.T) *fixtures {
 // tokenCases: forged tokens, each with a valid proof for it.
 func tokenCases(t *testing.T, w *world, f *fixtures) []matrixCase {
 	tok := f.planTok
-	h, _ := tokenParts(tok)
+	h, _ := forgery.TokenParts(tok)
 	kid := h["kid"].(string)
 	forged := []struct{ name, token, reason string }{
-		{"alg none", b64(map[string]any{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1] + ".", "alg_not_allowed"},
-		{"HS256 with the public key", hs256WithPublicKey(t, w.idp, tok), "alg_not_allowed"},
-		{"unknown kid", reheader(tok, map[string]any{"kid": "no-such-key"}), "unknown_key"},
-		{"path traversal kid", reheader(tok, map[string]any{"kid": "../../../../etc/passwd"}), "unknown_key"},
-		{"SQL-ish kid", reheader(tok, map[string]any{"kid": "x' OR '1'='1"}), "unknown_key"},
-		{"jku header", signedBy(t, tok, f.attacker, map[string]any{"typ": "at+jwt", "kid": kid, "jku": "http://evil.example/jwks"}), "forbidden_header"},
-		{"x5u header", signedBy(t, tok, f.attacker, map[string]any{"typ": "at+jwt", "kid": kid, "x5u": "http://evil.example/cert"}), "forbidden_header"},
-		{"embedded jwk", reheader(tok, map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256"}}), "forbidden_header"},
-		{"crit header", reheader(tok, map[string]any{"crit": []string{"exp"}}), "forbidden_header"},
-		{"signed by the attacker with the IdP's kid", signedBy(t, tok, f.attacker, map[string]any{"typ": "at+jwt", "kid": kid}), "bad_signature"},
+		{"alg none", forgery.B64(map[string]any{"alg": "none", "typ": "at+jwt", "kid": kid}) + "." + strings.Split(tok, ".")[1] + ".", "alg_not_allowed"},
+		{"HS256 with the public key", forgery.HS256WithPublicKey(t, w.idp, tok), "alg_not_allowed"},
+		{"unknown kid", forgery.Reheader(tok, map[string]any{"kid": "no-such-key"}), "unknown_key"},
+		{"path traversal kid", forgery.Reheader(tok, map[string]any{"kid": "../../../../etc/passwd"}), "unknown_key"},
+		{"SQL-ish kid", forgery.Reheader(tok, map[string]any{"kid": "x' OR '1'='1"}), "unknown_key"},
+		{"jku header", forgery.SignedBy(t, tok, f.attacker, map[string]any{"typ": "at+jwt", "kid": kid, "jku": "http://evil.example/jwks"}), "forbidden_header"},
+		{"x5u header", forgery.SignedBy(t, tok, f.attacker, map[string]any{"typ": "at+jwt", "kid": kid, "x5u": "http://evil.example/cert"}), "forbidden_header"},
+		{"embedded jwk", forgery.Reheader(tok, map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256"}}), "forbidden_header"},
+		{"crit header", forgery.Reheader(tok, map[string]any{"crit": []string{"exp"}}), "forbidden_header"},
+		{"signed by the attacker with the IdP's kid", forgery.SignedBy(t, tok, f.attacker, map[string]any{"typ": "at+jwt", "kid": kid}), "bad_signature"},
 		{"signature stripped", strings.Join(strings.Split(tok, ".")[:2], ".") + ".", "bad_signature"},
-		{"signature truncated", truncateSig(tok), "bad_signature"},
-		{"signature tampered", tamper(tok), "bad_signature"},
-		{"scope edited after signing", reclaim(tok, func(m map[string]any) { m["scope"] = "repo:read repo:write" }), "bad_signature"},
-		{"step edited after signing", reclaim(tok, func(m map[string]any) { m["intent"].(map[string]any)["workflow_step"] = "patch" }), "bad_signature"},
-		{"wrong typ", reheader(tok, map[string]any{"typ": "JWT"}), "wrong_type"},
+		{"signature truncated", forgery.TruncateSig(tok), "bad_signature"},
+		{"signature tampered", forgery.Tamper(tok), "bad_signature"},
+		{"scope edited after signing", forgery.Reclaim(tok, func(m map[string]any) { m["scope"] = "repo:read repo:write" }), "bad_signature"},
+		{"step edited after signing", forgery.Reclaim(tok, func(m map[string]any) { m["intent"].(map[string]any)["workflow_step"] = "patch" }), "bad_signature"},
+		{"wrong typ", forgery.Reheader(tok, map[string]any{"typ": "JWT"}), "wrong_type"},
 		{"not a JWT", "abc", "malformed"},
 		{"oversize token", strings.Repeat("a", 9000), "too_large"},
 	}
@@ -95,9 +96,9 @@ func proofCases(t *testing.T, f *fixtures) []matrixCase {
 		{"future iat", "stale_proof", func(b string) string {
 			return mkProof(t, f.planner, "GET", b+read, tok, at(time.Now().Add(5*time.Minute)))
 		}},
-		{"duplicate htu member", "malformed", func(b string) string { return dupHTU(t, f.planner, b+read, tok) }},
-		{"private key in the jwk header", "private_key_in_jwk", func(b string) string { return privateJWKProof(t, f.planner, b+read, tok) }},
-		{"HMAC proof", "alg_not_allowed", func(b string) string { return hmacProof(b+read, tok) }},
+		{"duplicate htu member", "malformed", func(b string) string { return forgery.DupHTU(t, f.planner, b+read, tok) }},
+		{"private key in the jwk header", "private_key_in_jwk", func(b string) string { return forgery.PrivateJWKProof(t, f.planner, b+read, tok) }},
+		{"HMAC proof", "alg_not_allowed", func(b string) string { return forgery.HMACProof(b+read, tok) }},
 		{"proof by another key", "key_mismatch", func(b string) string { return mkProof(t, f.attacker, "GET", b+read, tok) }},
 		{"stolen token, the thief's own agent key", "key_mismatch", func(b string) string { return mkProof(t, f.patcher, "GET", b+read, tok) }},
 		{"no proof", "missing_proof", func(string) string { return "" }},
@@ -151,34 +152,11 @@ func policyCases(f *fixtures) []matrixCase {
 // pathCases: spellings of /repos/acme/web/secrets (the patch step's only)
 // that an upstream would route there; each has a proof for the URL sent.
 func pathCases(f *fixtures) []matrixCase {
-	refused := []struct{ path, reason string }{
-		{"/repos/acme/web/secrets", "wrong_step"},
-		{"/repos/acme/web/%73ecrets", "wrong_step"},
-		{"/repos/acme/web/%73%65%63%72%65%74%73", "wrong_step"},
-		{"/repos/acme/web/secrets/", "wrong_step"},
-		{"/repos/acme/%77eb/secrets", "wrong_step"},
-		{"/repos/acme/web/x/%2e%2e/secrets", "non_canonical_path"},
-		{"/repos/acme/web/x/%2E%2E/secrets", "non_canonical_path"},
-		{"/repos/acme/web/x/../secrets", "non_canonical_path"},
-		{"/repos/acme/web/./secrets", "non_canonical_path"},
-		{"/repos/acme/web/.%2e/web/secrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets;x=1", "non_canonical_path"},
-		{"/repos/acme/web;x=1/secrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets%3Bx=1", "non_canonical_path"},
-		{"/repos/acme/web//secrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets//", "non_canonical_path"},
-		{"/repos/acme%2Fweb/secrets", "non_canonical_path"},
-		{"/repos/acme/web%2fsecrets", "non_canonical_path"},
-		{"/repos/acme/web%5Csecrets", "non_canonical_path"},
-		{"/repos/acme/web/secrets%00", "non_canonical_path"},
-		{"/repos/acme/web/secrets%0a", "non_canonical_path"},
-		{"/repos/acme/web/secrets%7F", "non_canonical_path"},
-	}
 	var out []matrixCase
-	for _, c := range refused {
-		status := map[bool]int{true: 400, false: 403}[c.reason == "non_canonical_path"]
-		out = append(out, matrixCase{"path" + c.path, status, c.reason, func(t *testing.T, d door) (string, string, http.Header) {
-			return http.MethodGet, c.path, authHeader("DPoP", f.planTok, mkProof(t, f.planner, http.MethodGet, d.base+c.path, f.planTok))
+	for _, c := range forgery.SecretsPathCases() {
+		status := map[bool]int{true: 400, false: 403}[c.Reason == "non_canonical_path"]
+		out = append(out, matrixCase{"path" + c.Path, status, c.Reason, func(t *testing.T, d door) (string, string, http.Header) {
+			return http.MethodGet, c.Path, authHeader("DPoP", f.planTok, mkProof(t, f.planner, http.MethodGet, d.base+c.Path, f.planTok))
 		}})
 	}
 	return out

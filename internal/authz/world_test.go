@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/ajwt/ajwt/internal/forgery"
 	"io"
 	"net"
 	"net/http"
@@ -34,38 +35,6 @@ clients:
   - {client_id: app, client_secret: app-secret, scopes: [ajwt:run, repo:read, repo:write], audiences: [https://forge.example]}
 `
 
-// policyYAML is the middleware tests' policy: every kind of rule.
-const policyYAML = `
-issuer: ISSUER
-resource: https://forge.example
-routes:
-  - match: {method: POST, path: "/repos/{owner}/{repo}/pulls"}
-    scopes: [repo:write]
-    workflow: wf
-    steps: [patch]
-    agents: [patcher]
-    context: {repo: "{owner}/{repo}"}
-    one_time: true
-  - match: {method: GET, path: "/repos/{owner}/{repo}/contents/**"}
-    scopes: [repo:read]
-    context: {repo: "{owner}/{repo}"}
-  - match: {method: POST, path: "/repos/{owner}/{repo}/branches"}
-    steps: [patch]
-  - match: {method: PUT, path: "/repos/{owner}/{repo}/pulls/{n}/merge"}
-    agents: [patcher]
-  - match: {method: GET, path: "/repos/{owner}/{repo}/secrets"}
-    steps: [patch]
-    agents: [patcher]
-  - match: {method: GET, path: "/repos/**"}
-    scopes: [repo:read]
-  - match: {method: GET, path: "/health"}
-    public: true
-  - match: {method: GET, path: "/legacy/**"}
-    scopes: [repo:read]
-    legacy: allow
-default: deny
-`
-
 // gatewayBase is the URL clients address through a gateway: the doors
 // see it only in the forwarded fields.
 const gatewayBase = "http://gw.example:8080"
@@ -91,7 +60,7 @@ func newWorld(t *testing.T, opts authz.Options) *world {
 	w := &world{t: t, agents: map[string]*keys.Signer{}, sums: map[string]agentspec.Checksum{}}
 	w.idp = idptest.Start(t, idpConfig).URL
 	w.register()
-	pol, err := policyfile.Parse([]byte(strings.ReplaceAll(policyYAML, "ISSUER", w.idp)))
+	pol, err := policyfile.Parse([]byte(strings.ReplaceAll(forgery.MatrixPolicy, "ISSUER", w.idp)))
 	if err != nil {
 		t.Fatal(err)
 	}
