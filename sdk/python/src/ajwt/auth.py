@@ -56,18 +56,9 @@ class AjwtAuth(httpx.Auth):
         tok = self.source.token()
         response = yield self._signed(request, tok, None)
         retried: set[str] = set()
-        while True:
-            why = retry_reason(response.status_code, response.headers)
-            if why == "token_used":
-                self.source.invalidate(tok)
-            if why not in ("use_dpop_nonce", "expired") or why in retried:
-                return
-            retried.add(why)
-            nonce = None
-            if why == "use_dpop_nonce":
-                nonce = response.headers["DPoP-Nonce"]
-            else:
-                self.source.invalidate(tok)
+        while (step := self._retry(response, tok, retried)) is not None:
+            nonce, refresh = step
+            if refresh:
                 fresh = self.source.token()
                 if fresh.access_token == tok.access_token:
                     return
@@ -79,23 +70,28 @@ class AjwtAuth(httpx.Auth):
         tok = await self._token_async()
         response = yield self._signed(request, tok, None)
         retried: set[str] = set()
-        while True:
-            why = retry_reason(response.status_code, response.headers)
-            if why == "token_used":
-                self.source.invalidate(tok)
-            if why not in ("use_dpop_nonce", "expired") or why in retried:
-                return
-            retried.add(why)
-            nonce = None
-            if why == "use_dpop_nonce":
-                nonce = response.headers["DPoP-Nonce"]
-            else:
-                self.source.invalidate(tok)
+        while (step := self._retry(response, tok, retried)) is not None:
+            nonce, refresh = step
+            if refresh:
                 fresh = await self._token_async()
                 if fresh.access_token == tok.access_token:
                     return
                 tok = fresh
             response = yield self._signed(request, tok, nonce)
+
+    def _retry(self, response: httpx.Response, tok: Token, retried: set[str]) -> tuple[str | None, bool] | None:
+        """What to resend after ``response``, or None: with the nonce the server asked for, or with a
+        new token (the expired one dropped); each at most once. A spent one-time token is dropped."""
+        why = retry_reason(response.status_code, response.headers)
+        if why == "token_used":
+            self.source.invalidate(tok)
+        if why not in ("use_dpop_nonce", "expired") or why in retried:
+            return None
+        retried.add(why)
+        if why == "use_dpop_nonce":
+            return response.headers["DPoP-Nonce"], False
+        self.source.invalidate(tok)
+        return None, True
 
     async def _token_async(self) -> Token:
         cached = getattr(self.source, "cached", None)
