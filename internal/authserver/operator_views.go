@@ -29,6 +29,16 @@ func (s *Server) RunStory(ctx context.Context, runID string) (*RunStory, error) 
 	if err := s.store.FlushAudit(ctx); err != nil {
 		return nil, err
 	}
+	return s.runStory(ctx, runID, true)
+}
+
+// RunOverview is RunStory without the tokens and audit entries: what a
+// list of waiting runs shows of each.
+func (s *Server) RunOverview(ctx context.Context, runID string) (*RunStory, error) {
+	return s.runStory(ctx, runID, false)
+}
+
+func (s *Server) runStory(ctx context.Context, runID string, records bool) (*RunStory, error) {
 	st := &RunStory{Agents: map[string]*store.Agent{}}
 	err := s.store.View(ctx, func(tx store.Tx) error {
 		var err error
@@ -47,6 +57,9 @@ func (s *Server) RunStory(ctx context.Context, runID string) (*RunStory, error) 
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
+		}
+		if !records {
+			return nil
 		}
 		if st.Tokens, err = tx.Tokens(ctx, store.TokenFilter{RunID: runID, Limit: maxStoryRecords}); err != nil {
 			return err

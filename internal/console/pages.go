@@ -20,7 +20,7 @@ func (c *Console) inbox(w http.ResponseWriter, r *http.Request, v *viewer) error
 	}
 	items := make([]inboxItem, 0, len(waiting))
 	for _, wt := range waiting {
-		story, err := c.srv.RunStory(r.Context(), wt.Run.RunID)
+		story, err := c.srv.RunOverview(r.Context(), wt.Run.RunID)
 		if err != nil {
 			return err
 		}
