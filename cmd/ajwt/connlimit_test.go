@@ -93,5 +93,5 @@ func TestServeShutdownReleasesFeedWaiters(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(body), `"revoked":[]`) {
 		t.Fatalf("long poll at shutdown: %d %s", res.StatusCode, body)
 	}
-	s.stop(syscall.SIGTERM)
+	s.waitExit(syscall.SIGTERM) // the SIGTERM above is stopping it
 }

@@ -69,6 +69,15 @@ func startServer(t *testing.T, dir, addr string) *server {
 func (s *server) stop(sig syscall.Signal) {
 	s.t.Helper()
 	_ = s.cmd.Process.Signal(sig)
+	s.waitExit(sig)
+}
+
+// waitExit waits for the server to end after sig was sent: without error
+// after a SIGTERM. It sends nothing itself: a second SIGTERM that lands
+// after the first one's shutdown has restored the default disposition
+// (main's stop, just before os.Exit) would kill the process.
+func (s *server) waitExit(sig syscall.Signal) {
+	s.t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
 	select {
