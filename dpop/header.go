@@ -36,16 +36,21 @@ func (m members) str(name string) (s string, ok bool) {
 }
 
 type proofParts struct {
-	header, claims members
-	signingInput   string // "header.payload" as sent (RFC 7515 §5.2)
-	signature      []byte
+	headerSeg    string     // the header as sent: what the key cache is keyed by
+	header       members    // nil when headerSeg is in the key cache
+	known        *cachedKey // the cached outcome of checking headerSeg, if any
+	claims       members
+	signingInput string // "header.payload" as sent (RFC 7515 §5.2)
+	signature    []byte
 }
 
 // splitProof checks the proof's form before anything reads it: present,
 // within the size limit, one proof, three base64url segments, and header
 // and payload single JSON objects with no duplicate member names and no
-// deep nesting (RFC 9449 §4.3 steps 1–2, PROTOCOL.md §10).
-func splitProof(raw string) (*proofParts, error) {
+// deep nesting (RFC 9449 §4.3 steps 1–2, PROTOCOL.md §10). A header seen
+// before (an agent sends the same one with every proof) is not decoded
+// again: its checked outcome is in the key cache.
+func (v *Verifier) splitProof(raw string) (*proofParts, error) {
 	switch {
 	case raw == "":
 		return nil, protocol.ErrMissingProof.WithDescription("DPoP proof required")
@@ -64,15 +69,16 @@ func splitProof(raw string) (*proofParts, error) {
 	if err != nil {
 		return nil, protocol.ErrMalformedProof.WithDescription("signature is not canonical base64url")
 	}
-	header, err := decodeObject(segs[0], "header")
-	if err != nil {
+	parts := &proofParts{headerSeg: segs[0], signingInput: raw[:len(segs[0])+1+len(segs[1])], signature: sig}
+	if k, ok := v.keys.Get(segs[0]); ok {
+		parts.known = &k
+	} else if parts.header, err = decodeObject(segs[0], "header"); err != nil {
 		return nil, err
 	}
-	claims, err := decodeObject(segs[1], "payload")
-	if err != nil {
+	if parts.claims, err = decodeObject(segs[1], "payload"); err != nil {
 		return nil, err
 	}
-	return &proofParts{header: header, claims: claims, signingInput: raw[:len(segs[0])+1+len(segs[1])], signature: sig}, nil
+	return parts, nil
 }
 
 // isCompactJWS refuses every byte outside base64url and ".": Go's base64
@@ -112,28 +118,27 @@ func decodeObject(seg, what string) (members, error) {
 // the signature with that key (RFC 9449 §4.3 steps 4–7), and returns a
 // Proof holding the key and its thumbprint.
 func (v *Verifier) checkHeaderAndSignature(parts *proofParts) (*Proof, error) {
-	alg, err := v.checkHeader(parts.header)
+	key, err := v.headerKey(parts)
 	if err != nil {
 		return nil, err
 	}
-	key, err := v.embeddedKey(parts.header["jwk"], alg)
-	if err != nil {
-		return nil, err
-	}
-	if !verifySignature(parts.signingInput, parts.signature, alg, key.jwk.Key) {
+	if !verifySignature(parts.signingInput, parts.signature, key.alg, key.jwk.Key) {
 		return nil, protocol.ErrProofSignature.WithDescription("proof signature does not verify with its jwk")
 	}
 	return &Proof{Key: key.jwk, JKT: key.jkt}, nil
 }
 
-// embeddedKey is parseEmbeddedKey and the thumbprint, remembered per
-// (alg, jwk bytes).
-func (v *Verifier) embeddedKey(raw json.RawMessage, alg string) (cachedKey, error) {
-	id := alg + "\x00" + string(raw)
-	if k, ok := v.keys.Get(id); ok {
-		return k, nil
+// headerKey is checkHeader, parseEmbeddedKey and the thumbprint,
+// remembered per header as sent.
+func (v *Verifier) headerKey(parts *proofParts) (cachedKey, error) {
+	if parts.known != nil {
+		return *parts.known, nil
 	}
-	jwk, err := parseEmbeddedKey(raw, alg)
+	alg, err := v.checkHeader(parts.header)
+	if err != nil {
+		return cachedKey{}, err
+	}
+	jwk, err := parseEmbeddedKey(parts.header["jwk"], alg)
 	if err != nil {
 		return cachedKey{}, err
 	}
@@ -141,8 +146,8 @@ func (v *Verifier) embeddedKey(raw json.RawMessage, alg string) (cachedKey, erro
 	if err != nil {
 		return cachedKey{}, protocol.ErrMalformedProof.Wrap(err)
 	}
-	k := cachedKey{jwk: jwk, jkt: jkt}
-	v.keys.Put(id, k)
+	k := cachedKey{alg: alg, jwk: jwk, jkt: jkt}
+	v.keys.Put(parts.headerSeg, k)
 	return k, nil
 }
 

@@ -202,7 +202,7 @@ func (v *Verifier) Check(r Request) (*Checked, error) {
 	if err := r.stated(); err != nil {
 		return nil, err
 	}
-	parts, err := splitProof(r.Proof)
+	parts, err := v.splitProof(r.Proof)
 	if err != nil {
 		return nil, err
 	}

@@ -46,8 +46,11 @@ func New(upstream *url.URL, enf *middleware.Enforcer, opts Options) (http.Handle
 		ModifyResponse: filterResponse,
 		Transport:      &idleTransport{base: transport(opts), idle: or(opts.IdleTimeout, DefaultIdleTimeout)},
 		ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { upstreamError(w, r, err, opts.Logger) },
-		FlushInterval:  -1, // stream bodies as they come
-		BufferPool:     &bufferPool{},
+		// 0: a body of known length goes out with its headers in one write.
+		// Streams (no Content-Length, text/event-stream) are still flushed
+		// at every write: ReverseProxy does that for them whatever this says.
+		FlushInterval: 0,
+		BufferPool:    &bufferPool{},
 	}
 	return enf.Handler(canonicalOnly(rp)), nil
 }

@@ -91,6 +91,7 @@ func authzTrust(f authzFlags) (string, error) {
 }
 
 func (e *env) runAuthz(ctx context.Context, pol *policy.Policy, f authzFlags) error {
+	defer tuneGC()()
 	secret, err := authzTrust(f)
 	if err != nil {
 		return err
@@ -150,7 +151,8 @@ func authzServers(a *authz.Authorizer, reg *prometheus.Registry, f authzFlags, s
 		return fail(err)
 	}
 	hs := proxy.NewServer(a.Handler(), proxy.ServerTimeouts{Idle: f.idle})
-	servers := []func(context.Context) error{func(ctx context.Context) error { return runServer(ctx, ln, hs, logger) }}
+	capped := limitListen(ln, f.listenerCap()) // memory stays bounded however many clients come
+	servers := []func(context.Context) error{func(ctx context.Context) error { return runServer(ctx, capped, hs, logger) }}
 	if f.grpcAddr != "" {
 		gln, err := listen("--grpc-addr", f.grpcAddr, secret)
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -31,6 +33,15 @@ type enforcerFlags struct {
 	futureSkew time.Duration // middleware.WithRestartGuard
 	adminAddr  string
 	logLevel   string
+	maxConns   int // 0: defaultMaxConns()
+}
+
+// listenerCap is --max-conns, or its default.
+func (f *enforcerFlags) listenerCap() int {
+	if f.maxConns > 0 {
+		return f.maxConns
+	}
+	return defaultMaxConns()
 }
 
 func (f *enforcerFlags) register(fl *pflag.FlagSet) {
@@ -39,6 +50,25 @@ func (f *enforcerFlags) register(fl *pflag.FlagSet) {
 		"how far ahead of this clock a DPoP proof's iat may be; after the replay cache starts (a restart, Redis losing its data), proofs without its nonce are refused for this long")
 	fl.StringVar(&f.adminAddr, "admin-addr", "", "listen address of /metrics, /healthz and /readyz (none when empty; never on the protected port)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.IntVar(&f.maxConns, "max-conns", 0, "most client connections open at once; more wait in the kernel's backlog (default: 3/4 of the open-file limit, at most 16384)")
+}
+
+// enforcerGCPercent is the GC target of the enforcing commands when GOGC
+// is not set. Their live heap is small (caches of verified tokens, keys
+// and proof ids: a few MB), so Go's default of 100 collects every few
+// MB of garbage, which at thousands of requests a second was a tenth of
+// the proxy's CPU; 400 cut the proxy's CPU per request by 8–20 % in
+// `ajwt bench` at about 20 MB more resident memory.
+const enforcerGCPercent = 400
+
+// tuneGC applies enforcerGCPercent unless GOGC says otherwise; restore
+// puts the previous setting back (commands run in-process in tests).
+func tuneGC() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(enforcerGCPercent)
+	return func() { debug.SetGCPercent(prev) }
 }
 
 // newLogger writes JSON lines at the level named (--log-level).

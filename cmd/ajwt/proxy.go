@@ -32,7 +32,7 @@ type proxyFlags struct {
 }
 
 func (e *env) proxyCmd() *cobra.Command {
-	var policyPath, upstream, issuer string
+	var policyPath, upstream, issuer, cpuProfile string
 	var f proxyFlags
 	cmd := &cobra.Command{
 		Use:   "proxy --policy FILE --upstream URL --addr HOST:PORT",
@@ -50,6 +50,11 @@ func (e *env) proxyCmd() *cobra.Command {
 			if f.sample < 0 || f.sample > 1 {
 				return fmt.Errorf("--access-log-sample %v: want 0 to 1", f.sample)
 			}
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
 			return e.runProxy(cmd.Context(), rules, up, f)
 		},
 	}
@@ -61,6 +66,7 @@ func (e *env) proxyCmd() *cobra.Command {
 	fl.DurationVar(&f.idle, "idle-timeout", proxy.DefaultIdleTimeout,
 		"cut a request or response, from the client or the upstream, that moves no byte for this long (no limit on its total duration)")
 	fl.Float64Var(&f.sample, "access-log-sample", 1, "share of allowed requests written to the access log (0 to 1); refusals are always written")
+	fl.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile to FILE until shutdown (SIGTERM)")
 	f.enforcerFlags.register(fl)
 	f.tracing.register(fl)
 	_ = cmd.MarkFlagRequired("policy")
@@ -88,6 +94,7 @@ func loadRules(path, issuer string) (*policy.Policy, error) {
 }
 
 func (e *env) runProxy(ctx context.Context, pol *policy.Policy, up *url.URL, f proxyFlags) error {
+	defer tuneGC()()
 	logger, err := newLogger(e.stderr, f.logLevel)
 	if err != nil {
 		return err
@@ -134,7 +141,8 @@ func proxyServers(h http.Handler, kit *enforcerKit, f proxyFlags) ([]func(contex
 		return nil, err
 	}
 	hs := proxy.NewServer(h, proxy.ServerTimeouts{Idle: f.idle})
-	servers := []func(context.Context) error{func(ctx context.Context) error { return runServer(ctx, ln, hs, kit.log) }}
+	capped := limitListen(ln, f.listenerCap()) // memory stays bounded however many clients come
+	servers := []func(context.Context) error{func(ctx context.Context) error { return runServer(ctx, capped, hs, kit.log) }}
 	if f.adminAddr != "" {
 		aln, err := net.Listen("tcp", f.adminAddr)
 		if err != nil {
@@ -148,60 +156,63 @@ func proxyServers(h http.Handler, kit *enforcerKit, f proxyFlags) ([]func(contex
 
 // accessLog records each decision with the canonical path, agent, run,
 // step and MCP tool — never the token or the proof. A path refused as
-// non-canonical is logged as raw_path.
+// non-canonical is logged as raw_path. Attributes are typed (LogAttrs):
+// key/value pairs as ...any would box every string on every request.
 func accessLog(log *slog.Logger, decisions *prometheus.CounterVec, pol *policy.Policy, sample float64) func(*http.Request, *middleware.Verified, error) {
 	return func(r *http.Request, v *middleware.Verified, err error) {
 		if err == nil && sample < 1 && rand.Float64() >= sample {
 			decisions.WithLabelValues("allow", "", toolLabel(r, pol)).Inc()
 			return
 		}
-		attrs := []any{"method", r.Method}
+		attrs := make([]slog.Attr, 0, 12)
+		attrs = append(attrs, slog.String("method", r.Method))
 		if traceID, spanID := telemetry.SpanIDs(r); traceID != "" {
-			attrs = append(attrs, "trace_id", traceID, "span_id", spanID)
+			attrs = append(attrs, slog.String("trace_id", traceID), slog.String("span_id", spanID))
 		}
 		if path, ok := middleware.PathFromContext(r.Context()); ok {
-			attrs = append(attrs, "path", path)
+			attrs = append(attrs, slog.String("path", path))
 		} else {
-			attrs = append(attrs, "raw_path", r.URL.EscapedPath())
+			attrs = append(attrs, slog.String("raw_path", r.URL.EscapedPath()))
 		}
 		if v != nil {
-			attrs = append(attrs, "client", v.Claims.ClientID)
+			attrs = append(attrs, slog.String("client", v.Claims.ClientID))
 			if c := v.Claims; c.IsIntent() {
-				attrs = append(attrs, "agent", c.Subject, "run", c.Intent.RunID, "step", c.Intent.WorkflowStep)
+				attrs = append(attrs, slog.String("agent", c.Subject), slog.String("run", c.Intent.RunID), slog.String("step", c.Intent.WorkflowStep))
 			}
 		}
 		attrs, tool := mcpAttrs(r, attrs, pol)
+		ctx := r.Context()
 		if err != nil {
 			status, wire := protocol.Wire(err)
 			decisions.WithLabelValues("deny", wire.Reason, tool).Inc()
-			attrs = append(attrs, "error", wire.Error, "reason", wire.Reason)
+			attrs = append(attrs, slog.String("error", wire.Error), slog.String("reason", wire.Reason))
 			if status >= 500 {
 				// Not the client's fault: the operator needs the cause
 				// (an unreachable Redis), which the client never sees.
-				log.Warn("unavailable", append(attrs, "cause", err.Error())...)
+				log.LogAttrs(ctx, slog.LevelWarn, "unavailable", append(attrs, slog.String("cause", err.Error()))...)
 				return
 			}
-			log.Info("deny", attrs...)
+			log.LogAttrs(ctx, slog.LevelInfo, "deny", attrs...)
 			return
 		}
 		decisions.WithLabelValues("allow", "", tool).Inc()
-		log.Info("allow", attrs...)
+		log.LogAttrs(ctx, slog.LevelInfo, "allow", attrs...)
 	}
 }
 
 // mcpAttrs adds the JSON-RPC method and tool of an MCP message to the log
 // line and returns the tool's metrics label: the tool's name only when
 // the policy names it, so callers cannot grow the label set.
-func mcpAttrs(r *http.Request, attrs []any, pol *policy.Policy) ([]any, string) {
+func mcpAttrs(r *http.Request, attrs []slog.Attr, pol *policy.Policy) ([]slog.Attr, string) {
 	m, ok := middleware.MCPFromContext(r.Context())
 	if !ok {
 		return attrs, ""
 	}
-	attrs = append(attrs, "mcp_method", clip.Text(m.Method, 64))
+	attrs = append(attrs, slog.String("mcp_method", clip.Text(m.Method, 64)))
 	if m.Tool == "" {
 		return attrs, ""
 	}
-	attrs = append(attrs, "tool", clip.Text(m.Tool, 64))
+	attrs = append(attrs, slog.String("tool", clip.Text(m.Tool, 64)))
 	if pol.HasTool(m.Tool) {
 		return attrs, m.Tool
 	}
