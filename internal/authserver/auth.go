@@ -21,15 +21,58 @@ func (s *Server) apiCaller(ctx context.Context, r *http.Request, scopes ...strin
 	if err != nil {
 		return nil, err
 	}
+	return claims, apiScope(claims, scopes)
+}
+
+// apiCallerChecking is apiCaller for a handler that goes on to a write
+// transaction, which runs the token's revocation check (tokenCheck).
+func (s *Server) apiCallerChecking(ctx context.Context, r *http.Request, scopes ...string) (*token.Claims, tokenCheck, error) {
+	claims, _, chk, err := s.presentedToken(ctx, r)
+	if err != nil {
+		return nil, chk, err
+	}
+	if err := apiScope(claims, scopes); err != nil {
+		return nil, chk, chk.refuse(ctx, err)
+	}
+	return claims, chk, nil
+}
+
+func apiScope(claims *token.Claims, scopes []string) error {
 	if claims.Intent != nil || claims.AgentProof != nil {
-		return nil, newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "an agent token cannot call this endpoint")
+		return newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "an agent token cannot call this endpoint")
 	}
 	for _, sc := range scopes {
 		if claims.HasScope(sc) {
-			return claims, nil
+			return nil
 		}
 	}
-	return nil, newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "requires scope %s", strings.Join(scopes, " or "))
+	return newErr(protocol.CodeInsufficientScope, http.StatusForbidden, "requires scope %s", strings.Join(scopes, " or "))
+}
+
+// tokenCheck is the revocation check of a request's token, left to the
+// write transaction the request goes on to (complete, approve, start a
+// run): it runs first thing there (inTx), on the writer's view of the
+// store (on SQLite a connection whose pages are in memory) instead of in
+// a read transaction of its own just before, and holds until the change
+// commits. A request refused before reaching its transaction checks the
+// token then (refuse): a revoked token is refused as such, as accessToken
+// would refuse it, whatever else is wrong with the request.
+type tokenCheck struct {
+	s      *Server
+	claims *token.Claims
+	raw    string
+}
+
+func (t tokenCheck) inTx(ctx context.Context, tx store.Tx) error {
+	st, err := tx.TokenStanding(ctx, t.claims.ID)
+	return standingErr(st, err, t.claims)
+}
+
+func (t tokenCheck) refuse(ctx context.Context, err error) error {
+	if rerr := t.s.checkRevoked(ctx, t.claims); rerr != nil {
+		return rerr
+	}
+	return err
 }
 
 // checkAPIAudience accepts a client token only if its aud is the issuer
@@ -45,56 +88,46 @@ func (s *Server) checkAPIAudience(c *token.Claims) error {
 	return protocol.ErrWrongAudience.WithDescription("a client token for the IdP's APIs must have aud %s and nothing else", s.cfg.Issuer)
 }
 
-// checkRevoked refuses a verified token whose record, agent or run has been
-// revoked (the IdP knows directly; enforcers learn it from the feed).
+// checkRevoked refuses a verified token whose record, client, agent (or
+// one of its delegation chain) or run has been revoked (the IdP knows
+// directly; enforcers learn it from the feed). It reads them all in one
+// statement, on every call: a revocation counts from its commit on.
 func (s *Server) checkRevoked(ctx context.Context, c *token.Claims) error {
-	return s.store.View(ctx, func(tx store.Tx) error {
-		rec, err := tx.Token(ctx, c.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			return protocol.ErrTokenRevoked.WithDescription("unknown token")
-		}
-		if err != nil {
-			return err
-		}
-		if rec.Revoked {
-			return protocol.ErrTokenRevoked.WithDescription("token revoked")
-		}
-		if err := checkClientRevoked(ctx, tx, rec.ClientID, c.IssuedAt); err != nil {
-			return err
-		}
-		if rec.AgentID != "" {
-			// A re-registration writes nothing on the agent's tokens: their
-			// registration version, older than the agent's, refuses them.
-			a, err := tx.Agent(ctx, rec.AgentID)
-			if storeFailed(err) {
-				return err // not a refusal: the caller gets 503 and retries
-			}
-			if err != nil || a.Revoked || a.Version != rec.Version || (c.AgentProof != nil && c.AgentProof.Version != a.Version) {
-				return protocol.ErrAgentRevokedToken.WithDescription("agent revoked or re-registered")
-			}
-		}
-		// §8: any agent of the chain, not only the subject.
-		for _, id := range rec.Chain {
-			if id == rec.AgentID {
-				continue
-			}
-			a, err := tx.Agent(ctx, id)
-			if storeFailed(err) {
-				return err
-			}
-			if err != nil || a.Revoked {
-				return protocol.ErrAgentRevokedToken.WithDescription("an agent of the delegation chain is revoked")
-			}
-		}
-		if rec.RunID != "" {
-			run, err := tx.Run(ctx, rec.RunID)
-			if storeFailed(err) {
-				return err
-			}
-			if err != nil || run.Status == store.RunRevoked {
-				return protocol.ErrRunRevoked.WithDescription("run revoked")
-			}
-		}
-		return nil
+	var st *store.TokenStanding
+	err := s.store.View(ctx, func(tx store.Tx) (err error) {
+		st, err = tx.TokenStanding(ctx, c.ID)
+		return err
 	})
+	return standingErr(st, err, c)
+}
+
+// standingErr refuses a token that no longer stands, in the order of
+// precedence of its refusals; err is the read's.
+func standingErr(st *store.TokenStanding, err error, c *token.Claims) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return protocol.ErrTokenRevoked.WithDescription("unknown token")
+	}
+	if err != nil {
+		return err // not a refusal: the caller gets 503 and retries
+	}
+	rec := st.Token
+	if rec.Revoked {
+		return protocol.ErrTokenRevoked.WithDescription("token revoked")
+	}
+	if err := clientRevokedErr(st.ClientRevokedAt, c.IssuedAt); err != nil {
+		return err
+	}
+	// A re-registration writes nothing on the agent's tokens: their
+	// registration version, older than the agent's, refuses them.
+	if rec.AgentID != "" && (!st.AgentFound || st.AgentRevoked || st.AgentVersion != rec.Version ||
+		(c.AgentProof != nil && c.AgentProof.Version != st.AgentVersion)) {
+		return protocol.ErrAgentRevokedToken.WithDescription("agent revoked or re-registered")
+	}
+	if st.ChainBroken { // §8: any agent of the chain, not only the subject
+		return protocol.ErrAgentRevokedToken.WithDescription("an agent of the delegation chain is revoked")
+	}
+	if rec.RunID != "" && (st.RunStatus == "" || st.RunStatus == store.RunRevoked) {
+		return protocol.ErrRunRevoked.WithDescription("run revoked")
+	}
+	return nil
 }

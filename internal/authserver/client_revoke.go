@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/ajwt/ajwt/internal/store"
 	"github.com/ajwt/ajwt/protocol"
@@ -153,7 +154,14 @@ func checkClientRevoked(ctx context.Context, tx store.Tx, clientID string, iat i
 		return nil
 	case err != nil:
 		return err
-	case !c.RevokedAt.IsZero() && iat <= c.RevokedAt.Unix():
+	}
+	return clientRevokedErr(c.RevokedAt, iat)
+}
+
+// clientRevokedErr refuses a token issued at iat by a client revoked at
+// revokedAt (zero: never revoked).
+func clientRevokedErr(revokedAt time.Time, iat int64) error {
+	if !revokedAt.IsZero() && iat <= revokedAt.Unix() {
 		return protocol.ErrClientRevoked.WithDescription("client revoked; the tokens it obtained until then are refused")
 	}
 	return nil

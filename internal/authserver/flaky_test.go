@@ -25,7 +25,8 @@ var errFlaky = errors.New("dial tcp 10.9.8.7:5432: connect: connection refused")
 // flakyStore is the real store with failures the test switches on: the
 // whole transaction ("begin": the database cannot be reached) or single
 // reads inside one ("Agent", "AgentForShare", "Agent:<id>" for both,
-// "Run", "Token", "Tokens", "SigningKeys": a connection lost
+// "Run", "Token", "Tokens", "SigningKeys", "TokenStanding", which also
+// fails with "Agent", "Run" and "Token": a connection lost
 // mid-transaction).
 type flakyStore struct {
 	store.Store
@@ -98,6 +99,15 @@ func (t *flakyTx) Token(ctx context.Context, jti string) (*store.Token, error) {
 		return nil, errFlaky
 	}
 	return t.Tx.Token(ctx, jti)
+}
+
+// TokenStanding reads a token with its agent and run: it fails with any
+// of those reads.
+func (t *flakyTx) TokenStanding(ctx context.Context, jti string) (*store.TokenStanding, error) {
+	if t.f.failing("TokenStanding", "Token", "Agent", "Run") {
+		return nil, errFlaky
+	}
+	return t.Tx.TokenStanding(ctx, jti)
 }
 
 func (t *flakyTx) Tokens(ctx context.Context, f store.TokenFilter) ([]*store.Token, error) {

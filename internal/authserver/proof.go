@@ -65,29 +65,40 @@ func tokenEndpointProofErr(err error) error {
 
 // accessToken extracts and verifies an access token presented with scheme
 // Bearer or DPoP. It returns the claims, the scheme used and the token.
-// Every token-authenticated endpoint goes through here, so this is where a
-// token bound to a key (cnf) is refused without a proof of that key (§3):
-// whoever saw the token (an enforcer, a log) cannot use it on our APIs.
-// It is also where a client token must be addressed to us (§4).
+// Every token-authenticated endpoint goes through here (or through
+// presentedToken), so this is where a token bound to a key (cnf) is
+// refused without a proof of that key (§3): whoever saw the token (an
+// enforcer, a log) cannot use it on our APIs. It is also where a client
+// token must be addressed to us (§4).
 func (s *Server) accessToken(ctx context.Context, r *http.Request) (*token.Claims, string, string, error) {
-	scheme, raw, err := protocol.AccessToken(r.Header)
+	claims, scheme, chk, err := s.presentedToken(ctx, r)
 	if err != nil {
-		return nil, "", "", err
-	}
-	claims, err := s.verifier.Verify(ctx, raw)
-	if err != nil {
-		return nil, "", "", err
-	}
-	if err := s.checkAPIAudience(claims); err != nil {
-		return nil, "", "", err
-	}
-	if err := s.requireProof(ctx, r, claims, scheme, raw); err != nil {
 		return nil, "", "", err
 	}
 	if err := s.checkRevoked(ctx, claims); err != nil {
 		return nil, "", "", err
 	}
-	return claims, scheme, raw, nil
+	return claims, scheme, chk.raw, nil
+}
+
+// presentedToken is accessToken but for the revocation check, its last,
+// which it leaves to the caller's write transaction (tokenCheck).
+func (s *Server) presentedToken(ctx context.Context, r *http.Request) (*token.Claims, string, tokenCheck, error) {
+	scheme, raw, err := protocol.AccessToken(r.Header)
+	if err != nil {
+		return nil, "", tokenCheck{}, err
+	}
+	claims, err := s.verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, "", tokenCheck{}, err
+	}
+	if err := s.checkAPIAudience(claims); err != nil {
+		return nil, "", tokenCheck{}, err
+	}
+	if err := s.requireProof(ctx, r, claims, scheme, raw); err != nil {
+		return nil, "", tokenCheck{}, err
+	}
+	return claims, scheme, tokenCheck{s: s, claims: claims, raw: raw}, nil
 }
 
 // requireProof: a DPoP-bound token needs the DPoP scheme (RFC 9449 §7.1)

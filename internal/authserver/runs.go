@@ -85,26 +85,32 @@ func (b *runBody) check() error {
 
 func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	caller, err := s.apiCaller(ctx, r, "ajwt:run")
+	caller, chk, err := s.apiCallerChecking(ctx, r, "ajwt:run")
 	if err != nil {
 		return err
 	}
 	var body runBody
 	if err := decodeJSON(w, r, protocol.MaxRequestBody, &body); err != nil {
-		return err
+		return chk.refuse(ctx, err)
 	}
 	if err := body.check(); err != nil {
-		return err
+		return chk.refuse(ctx, err)
 	}
 	// Runs are rows that stay: a client creating them in a loop would
 	// fill the store, so each client has runs_per_minute of them.
 	quota := "run:" + caller.ClientID
 	if err := s.runQuota.take(quota, "runs created"); err != nil {
-		return err
+		return chk.refuse(ctx, err)
 	}
 	run := &store.Run{RunID: newID(), ClientID: caller.ClientID, WorkflowID: body.WorkflowID, Status: store.RunActive,
 		InitiatedBy: body.InitiatedBy, ExecutionContext: body.ExecutionContext, CreatedAt: s.now()}
+	tokenRefused := false
 	err = s.store.Update(ctx, func(tx store.Tx) error {
+		if err := chk.inTx(ctx, tx); err != nil {
+			tokenRefused = true
+			return err
+		}
+		tokenRefused = false
 		wf, err := tx.Workflow(ctx, body.WorkflowID, 0)
 		if errors.Is(err, store.ErrNotFound) {
 			return errNotFound("no such workflow")
@@ -125,8 +131,8 @@ func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) error {
 		}
 		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: "create_run", ClientID: caller.ClientID, RunID: run.RunID, Outcome: "ok", Detail: "workflow=" + run.WorkflowID})
 	})
-	if err != nil && isInternal(err) {
-		s.runQuota.refund(quota) // our failure, not a run the client had
+	if err != nil && (isInternal(err) || tokenRefused) {
+		s.runQuota.refund(quota) // our failure, or a token refused before any run
 	}
 	if err != nil {
 		return err
@@ -199,30 +205,30 @@ func (s *Server) approvesFor(approver, owner string) bool {
 // for this very run and step (§5).
 func (s *Server) handleCompleteStep(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	claims, scheme, _, err := s.accessToken(ctx, r)
+	claims, scheme, chk, err := s.presentedToken(ctx, r)
 	if err != nil {
 		return err
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
 	i := noted(ctx)
 	i.run, i.step, i.agent, i.client = safeRef(runID), safeRef(stepID), claims.Subject, claims.ClientID
-	// accessToken has checked the proof of the token's key (ath included).
+	// presentedToken has checked the proof of the token's key (ath included).
 	if !claims.IsIntent() || scheme != protocol.SchemeDPoP || claims.Intent.RunID != runID || claims.Intent.WorkflowStep != stepID {
-		return newErr(protocol.CodeIntentMismatch, http.StatusForbidden, "only the step's own DPoP-bound intent token completes it")
+		return chk.refuse(ctx, newErr(protocol.CodeIntentMismatch, http.StatusForbidden, "only the step's own DPoP-bound intent token completes it"))
 	}
 	var body struct {
 		ResultSHA256 string `json:"result_sha256"`
 	}
 	if r.ContentLength != 0 {
 		if err := decodeJSON(w, r, protocol.MaxRequestBody, &body); err != nil {
-			return err
+			return chk.refuse(ctx, err)
 		}
 	}
 	result, err := resultDigest(body.ResultSHA256)
 	if err != nil {
-		return err
+		return chk.refuse(ctx, err)
 	}
-	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: claims.Subject, event: "complete_step", clientID: claims.ClientID, result: result,
+	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: claims.Subject, event: "complete_step", clientID: claims.ClientID, result: result, token: &chk,
 		check: func(run *store.Run, def *StepDef, st *store.Step) error {
 			if st.State != store.StepInProgress || st.Holder != claims.Subject {
 				return errStep("step_not_held", nil, "step %q is %s and not held by %s", stepID, st.State, claims.Subject)
@@ -244,7 +250,7 @@ const (
 
 func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	caller, err := s.apiCaller(ctx, r, "ajwt:approve")
+	caller, chk, err := s.apiCallerChecking(ctx, r, "ajwt:approve")
 	if err != nil {
 		return err
 	}
@@ -253,16 +259,16 @@ func (s *Server) handleApproveStep(w http.ResponseWriter, r *http.Request) error
 		Comment  string `json:"comment"`
 	}
 	if err := decodeJSON(w, r, protocol.MaxRequestBody, &body); err != nil {
-		return err
+		return chk.refuse(ctx, err)
 	}
 	if humanID(body.Approver) == "" || len(body.Approver) > 256 || len(body.Comment) > 4096 {
-		return errBadRequest("approver is required (≤ 256 bytes); comment ≤ 4096 bytes")
+		return chk.refuse(ctx, errBadRequest("approver is required (≤ 256 bytes); comment ≤ 4096 bytes"))
 	}
 	runID, stepID := r.PathValue("run_id"), r.PathValue("step_id")
 	i := noted(ctx)
 	i.run, i.step, i.client = safeRef(runID), safeRef(stepID), caller.ClientID
 	run, err := s.transition(ctx, stepChange{runID: runID, stepID: stepID, by: "approver:" + body.Approver, via: caller.ClientID,
-		event: "approve_step", clientID: caller.ClientID, comment: body.Comment,
+		event: "approve_step", clientID: caller.ClientID, comment: body.Comment, token: &chk,
 		mayAct: func(run *store.Run) error { return s.mayApprove(caller.ClientID, body.Approver, run) },
 		check:  approvalReady(stepID)})
 	if err != nil {
@@ -313,6 +319,9 @@ type stepChange struct {
 	// all; it runs before anything about the run's state is revealed.
 	mayAct func(*store.Run) error
 	check  func(*store.Run, *StepDef, *store.Step) error
+	// token, if set, is the caller's token, whose revocation check runs
+	// first in the transaction.
+	token *tokenCheck
 }
 
 // changeDetail is the audit detail of a step change: who did it and, for
@@ -360,7 +369,15 @@ func resultDigest(s string) (string, error) {
 // with the run locked, so concurrent requests cannot complete it twice.
 func (s *Server) transition(ctx context.Context, c stepChange) (*store.Run, error) {
 	var run *store.Run
+	tokenRefused := false
 	err := s.store.Update(ctx, func(tx store.Tx) error {
+		if c.token != nil {
+			if err := c.token.inTx(ctx, tx); err != nil {
+				tokenRefused = true
+				return err
+			}
+		}
+		tokenRefused = false
 		var err error
 		run, err = tx.RunForUpdate(ctx, c.runID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -377,7 +394,9 @@ func (s *Server) transition(ctx context.Context, c stepChange) (*store.Run, erro
 		}
 		return tx.AppendAudit(ctx, &store.AuditEntry{Time: s.now(), Event: c.event, ClientID: c.clientID, AgentID: agentOf(c.by), RunID: c.runID, Step: c.stepID, Outcome: "ok", Detail: changeDetail(c)})
 	})
-	s.auditRefusedChange(ctx, c, err)
+	if !tokenRefused { // a refused token is no attempt at the change (accessToken's refusals are not audited either)
+		s.auditRefusedChange(ctx, c, err)
+	}
 	return run, err
 }
 

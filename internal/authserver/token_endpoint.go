@@ -128,9 +128,13 @@ func validRunOrID(s string) bool {
 
 // respond signs claims and builds the token response.
 func (s *Server) respond(claims *token.Claims, tokenType string) (*tokenResponse, error) {
-	raw, err := s.keyring.Issuer().Mint(claims)
+	issuer := s.keyring.Issuer()
+	raw, err := issuer.Mint(claims)
 	if err != nil {
 		return nil, err
+	}
+	if claims.Intent != nil && claims.Intent.RunID != "" {
+		s.verifier.minted(raw, issuer.KeyID()) // its agent presents it here to complete the step
 	}
 	resp := &tokenResponse{AccessToken: raw, TokenType: tokenType, ExpiresIn: claims.ExpiresAt - claims.IssuedAt, Scope: claims.Scope}
 	if claims.Intent != nil {

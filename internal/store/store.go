@@ -78,6 +78,12 @@ type Tx interface {
 	// View.
 	TokenForShare(ctx context.Context, jti string) (*Token, error)
 	TokenForUpdate(ctx context.Context, jti string) (*Token, error)
+	// TokenStanding reads, in one statement (one snapshot), the token
+	// record jti and the state of what it depends on: its client, agent,
+	// delegation chain and run. Every token-authenticated request asks
+	// it, so that deciding whether a token still stands costs one read.
+	// Never served from a cache. ErrNotFound: no record of jti.
+	TokenStanding(ctx context.Context, jti string) (*TokenStanding, error)
 	// Tokens lists token records matching every non-empty field of f.
 	Tokens(ctx context.Context, f TokenFilter) ([]*Token, error)
 	RevokeTokens(ctx context.Context, jtis []string, at time.Time) error
@@ -259,6 +265,26 @@ type Token struct {
 	ExpiresAt time.Time
 	Revoked   bool
 	RevokedAt time.Time
+}
+
+// TokenStanding is a token record and the state of the records it
+// depends on, as one read saw them.
+type TokenStanding struct {
+	Token *Token
+	// ClientRevokedAt is the RevokedAt of the token's client: zero when
+	// the client is not recorded or was never revoked.
+	ClientRevokedAt time.Time
+	// AgentFound: Token.AgentID names a stored agent, whose Revoked and
+	// Version follow (false for a token of no agent).
+	AgentFound   bool
+	AgentRevoked bool
+	AgentVersion int
+	// ChainBroken: an agent of Token.Chain other than Token.AgentID is
+	// revoked or not stored.
+	ChainBroken bool
+	// RunStatus is the status of Token.RunID's run: "" when the token has
+	// no run or the run is not stored.
+	RunStatus string
 }
 
 // TokenFilter selects tokens; empty fields match anything. Active limits

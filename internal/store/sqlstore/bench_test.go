@@ -62,15 +62,19 @@ func seedGrant(b testing.TB, s store.Store) {
 // BenchmarkGrantTx measures grant transactions per second. "serial" is
 // one request at a time; "parallel" is 16×GOMAXPROCS concurrent requests,
 // as on a busy server, which SQLite serialises on its single writer.
-func BenchmarkGrantTx(b *testing.B) {
-	for _, sync := range []string{"FULL", "NORMAL"} {
+func BenchmarkGrantTx(b *testing.B) { benchStores(b, []string{"FULL", "NORMAL"}, benchGrant) }
+
+// benchStores runs bench on a fresh SQLite store per synchronous setting
+// and, with AJWT_TEST_POSTGRES, on a fresh PostgreSQL schema.
+func benchStores(b *testing.B, syncs []string, bench func(*testing.B, store.Store)) {
+	for _, sync := range syncs {
 		b.Run("sqlite-"+sync, func(b *testing.B) {
 			s, err := OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "bench.db"), Options{Synchronous: sync})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			benchGrant(b, s)
+			bench(b, s)
 		})
 	}
 	if dsn := os.Getenv("AJWT_TEST_POSTGRES"); dsn != "" {
@@ -80,7 +84,7 @@ func BenchmarkGrantTx(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			benchGrant(b, s)
+			bench(b, s)
 		})
 	}
 }

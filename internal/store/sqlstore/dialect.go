@@ -35,12 +35,17 @@ type dialect struct {
 	// chainer links entries after commit (PostgreSQL, where writers run in
 	// parallel); otherwise AppendAudit chains at once (SQLite, one writer).
 	deferredAudit bool
+	// chainAgents is a table expression of one row per element (column
+	// value) of the JSON array in t.chain, a token's delegation chain.
+	chainAgents string
 }
 
 var (
-	sqliteDialect   = dialect{name: "sqlite", beginMigration: "BEGIN IMMEDIATE", singleWriter: true}
+	sqliteDialect = dialect{name: "sqlite", beginMigration: "BEGIN IMMEDIATE", singleWriter: true,
+		chainAgents: "json_each(t.chain) AS e"}
 	postgresDialect = dialect{name: "postgres", forUpdate: " FOR UPDATE", forShare: " FOR SHARE", beginMigration: "BEGIN",
-		lockMigration: "SELECT pg_advisory_xact_lock(7244183)", placeholders: true, pooledViews: true, deferredAudit: true}
+		lockMigration: "SELECT pg_advisory_xact_lock(7244183)", placeholders: true, pooledViews: true, deferredAudit: true,
+		chainAgents: "json_array_elements_text(t.chain::json) AS e(value)"}
 )
 
 // rebind turns ? placeholders into $1, $2, … for PostgreSQL.

@@ -34,8 +34,10 @@
 //     (RunForUpdate then SaveRun) is serialised with every other writer.
 //     The writer's statements never run under the caller's context (an
 //     interrupted write would roll back the whole group); a cancelled
-//     caller fails at its next statement. View uses a pool of query_only
-//     connections that read concurrently with the writer.
+//     caller fails at its next statement. View runs one read transaction
+//     (one snapshot) on one of a fixed set of query_only connections that
+//     read concurrently with the writer, each keeping its prepared
+//     statements (readers.go).
 //     Options.Synchronous chooses FULL (default: an acknowledged commit
 //     survives power loss) or NORMAL (survives a process crash only).
 //   - PostgreSQL runs Update at READ COMMITTED; RunForUpdate is SELECT …

@@ -76,7 +76,8 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	write.SetMaxOpenConns(1)
-	db := &DB{d: sqliteDialect, write: write, wstmts: map[string]*sql.Stmt{}, now: clock(opts), agents: newAgentCache()}
+	db := &DB{d: sqliteDialect, write: write, wstmts: map[string]*sql.Stmt{}, now: clock(opts), agents: newAgentCache(),
+		standingSQL: standingQuery(sqliteDialect)}
 	if db.wconn, err = write.Conn(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
@@ -95,6 +96,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	// (pragmas, WAL index) costs far more than a query.
 	db.read.SetMaxOpenConns(max(opts.MaxConns, 4))
 	db.read.SetMaxIdleConns(max(opts.MaxConns, 4))
+	db.readers = newReaders(db.read, max(opts.MaxConns, 4))
 	return db, nil
 }
 
@@ -119,7 +121,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	log := logger(opts)
-	db := &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts), log: log,
+	db := &DB{d: postgresDialect, write: pool, read: pool, now: clock(opts), log: log, standingSQL: standingQuery(postgresDialect),
 		closed: make(chan struct{}), chainWake: make(chan struct{}, 1), chainerDone: make(chan struct{})}
 	go db.chainer()
 	return db, nil

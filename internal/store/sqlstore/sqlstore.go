@@ -16,12 +16,14 @@ import (
 
 // DB is a store.Store over database/sql.
 type DB struct {
-	d      dialect
-	write  *sql.DB // SQLite: one connection, so writers never contend
-	read   *sql.DB
-	wconn  *sql.Conn // SQLite: the writer connection, held for the store's life
-	wmu    sync.Mutex
-	wstmts map[string]*sql.Stmt
+	d     dialect
+	write *sql.DB // SQLite: one connection, so writers never contend
+	read  *sql.DB
+	// SQLite: the reader connections Views run on (readers.go).
+	readers *readers
+	wconn   *sql.Conn // SQLite: the writer connection, held for the store's life
+	wmu     sync.Mutex
+	wstmts  map[string]*sql.Stmt
 	// SQLite group commit: Update calls queue here for the writer goroutine.
 	writes     chan *writeReq
 	closed     chan struct{}
@@ -33,6 +35,7 @@ type DB struct {
 	chainWake   chan struct{}
 	chainerDone chan struct{}
 	log         *slog.Logger // PostgreSQL only
+	standingSQL string       // TokenStanding's statement in the dialect
 
 	now  func() time.Time // UseOnce's clock
 	uses atomic.Uint64    // UseOnce calls, to purge expired identifiers now and then
@@ -58,6 +61,9 @@ func (db *DB) Close() error {
 		errs = append(errs, db.wconn.Close())
 	}
 	errs = append(errs, db.write.Close())
+	if db.readers != nil {
+		errs = append(errs, db.readers.close())
+	}
 	if db.read != nil && db.read != db.write { // nil when OpenSQLite failed before opening readers
 		errs = append(errs, db.read.Close())
 	}
@@ -111,17 +117,13 @@ func (db *DB) update(ctx context.Context, fn func(store.Tx) error) error {
 // View runs fn in a read-only transaction. On PostgreSQL its statements
 // run on the pool without BEGIN/ROLLBACK: at READ COMMITTED every statement
 // takes its own snapshot anyway, so a transaction would only add two round
-// trips, and writes are refused before they reach the database.
+// trips, and writes are refused before they reach the database. On SQLite
+// it is one transaction (one snapshot) on a reader connection.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
 	if db.d.pooledViews {
 		return fn(&tx{db: db, r: poolRunner{d: db.d, db: db.read}})
 	}
-	sqlTx, err := db.read.BeginTx(ctx, &sql.TxOptions{})
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
-	}
-	defer func() { _ = sqlTx.Rollback() }()
-	return fn(&tx{db: db, r: txRunner{d: db.d, tx: sqlTx}})
+	return db.readerView(ctx, fn)
 }
 
 // runner executes queries inside the current transaction.

@@ -31,6 +31,7 @@ func Run(t *testing.T, o Opener) {
 		{"run listing", testRunListing},
 		{"step completes once", testStepCompletesOnce},
 		{"tokens", testTokens},
+		{"token standing", testTokenStanding},
 		{"use once", testUseOnce},
 		{"revocations", testRevocations},
 		{"concurrent revocations", testConcurrentRevocations},
