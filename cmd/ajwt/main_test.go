@@ -189,12 +189,15 @@ func TestDemoCommand(t *testing.T) {
 // TestBenchSmoke runs `ajwt bench` small: every series completes without
 // errors and the ratios are there (no timing is asserted).
 func TestBenchSmoke(t *testing.T) {
-	for _, bad := range [][]string{{"--ops", "0"}, {"--concurrency", "0"}, {"--rounds", "0"}} {
+	for _, bad := range [][]string{{"--ops", "0"}, {"--runs", "0"}, {"--concurrency", "0"}, {"--rounds", "0"}} {
 		if _, errOut, code := ajwt(t, "", append([]string{"bench"}, bad...)...); code == 0 || !strings.Contains(errOut, "must be at least 1") {
 			t.Errorf("bench %v: exit %d, %q", bad, code, errOut)
 		}
 	}
-	out, errOut, code := ajwt(t, "", "bench", "--ops", "60", "--rounds", "2", "--concurrency", "2", "--postgres", "", "--json")
+	if _, errOut, code := ajwt(t, "", "bench", "--series", "proxy,bogus"); code == 0 || !strings.Contains(errOut, `--series "bogus"`) {
+		t.Errorf("bench --series proxy,bogus: exit %d, %q", code, errOut)
+	}
+	out, errOut, code := ajwt(t, "", "bench", "--ops", "60", "--runs", "4", "--rounds", "2", "--concurrency", "2", "--postgres", "", "--json")
 	if code != 0 {
 		t.Fatalf("bench: %d %s", code, errOut)
 	}
@@ -209,7 +212,9 @@ func TestBenchSmoke(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	want := 17 // minting, enforcement, proxy, MCP, tracing off and on
+	want := 24 // minting, enforcement (Ed25519 floor included), proxy in this process and as its own, MCP, tracing off and on
+	want += 2  // whole runs at --concurrency and at 64
+	want += 4  // overload: IdP and proxy at saturation and at 10×
 	if _, err := exec.LookPath("nginx"); err == nil {
 		want += 12 // the gateway series run where nginx is installed
 	}
@@ -217,18 +222,47 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("%d series, want %d: %+v", len(rep.Results), want, rep.Results)
 	}
 	for _, r := range rep.Results {
-		if r.Ops != 60 || r.Errors != 0 {
+		ops := 60
+		if strings.HasPrefix(r.Name, "whole run:") {
+			ops = 4
+		}
+		if r.Ops != ops || r.Errors != 0 {
 			t.Errorf("%s: %d ops, %d errors", r.Name, r.Ops, r.Errors)
 		}
 	}
 	for _, k := range []string{"agent_checksum server CPU / baseline, SQLite", "middleware / bare verify (p50)", "proxy p50 overhead (ms), concurrency 1",
 		"middleware MCP tools/call / plain HTTP decision (p50)", "MCP proxy p50 overhead (ms), concurrency 1", "MCP proxy / direct throughput, concurrency 2",
-		"tracing on / off: agent_checksum grant, server CPU per op", "tracing on / off: proxy throughput"} {
+		"tracing on / off: agent_checksum grant, server CPU per op", "tracing on / off: proxy throughput",
+		"whole run IdP CPU / (IdP requests per run × baseline CPU per token), concurrency 64, SQLite", "whole run IdP requests per run, concurrency 2, SQLite",
+		"proxy process throughput (req/s), concurrency 2", "proxy process: throughput ceiling, cores ÷ machine CPU per request (req/s), concurrency 2",
+		"proxy process p50 overhead (ms), concurrency 1", "proxy process: p50 overhead floor, Ed25519 verify + one direct exchange (ms)",
+		"overload: agent_checksum grant (IdP, SQLite): throughput at 10× / at saturation", "overload: through `ajwt proxy` process: resident set at 10× / at saturation"} {
 		if rep.Ratios[k] <= 0 && !strings.Contains(k, "overhead") {
 			t.Errorf("ratio %q = %v", k, rep.Ratios[k])
 		}
 		if _, ok := rep.Ratios[k]; !ok {
 			t.Errorf("ratio %q missing", k)
+		}
+	}
+}
+
+func TestParseBenchGroups(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		err  bool
+	}{
+		{"all", strings.Join(benchGroups, ","), false},
+		{"", strings.Join(benchGroups, ","), false},
+		{"proxy", "proxy", false},
+		{"overload, mint", "mint,overload", false}, // benchGroups' order, spaces allowed
+		{"proxy,proxy", "proxy", false},
+		{"proxy,bogus", "", true},
+		{"PROXY", "", true},
+	} {
+		got, err := parseGroups(tc.in)
+		if (err != nil) != tc.err || (!tc.err && strings.Join(got, ",") != tc.want) {
+			t.Errorf("parseGroups(%q) = %v, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }

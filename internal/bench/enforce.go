@@ -2,8 +2,11 @@ package bench
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +28,7 @@ import (
 // Names of the enforcement and proxy series, for looking results up.
 const (
 	NameBareVerify = "bare: token verify + proof verify (go-jose)"
+	NameEd25519    = "bare: one Ed25519 signature verify (the proof's)"
 	NameMiddleware = "middleware: full decision per request"
 	NameDirect     = "upstream called directly"
 	NameViaProxy   = "through ajwt proxy (token + DPoP + policy)"
@@ -46,11 +50,15 @@ const (
 type fixture struct {
 	agent *keys.Signer
 	ks    *token.StaticKeys
+	jwks  jose.JSONWebKeySet // the issuer's public keys
 	tok   string
 	pol   *policy.Policy
 }
 
-func newFixture() (*fixture, error) {
+func newFixture() (*fixture, error) { return newFixtureAt(benchIssuer) }
+
+// newFixtureAt is a fixture whose token names issuer.
+func newFixtureAt(issuer string) (*fixture, error) {
 	issuerKey, err := keys.Generate(keys.ES256, nil)
 	if err != nil {
 		return nil, err
@@ -59,7 +67,7 @@ func newFixture() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	iss, _ := token.NewIssuer(benchIssuer, issuerKey)
+	iss, _ := token.NewIssuer(issuer, issuerKey)
 	now := time.Now()
 	chain := []string{"planner"}
 	tok, err := iss.Mint(&token.Claims{Subject: "planner", Audience: token.Audience{benchResource}, ClientID: "app",
@@ -72,11 +80,12 @@ func newFixture() (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	ks, err := token.NewStaticKeys(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{issuerKey.Public()}})
+	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{issuerKey.Public()}}
+	ks, err := token.NewStaticKeys(jwks)
 	if err != nil {
 		return nil, err
 	}
-	pol, err := policy.Compile(policy.Rules{Issuer: benchIssuer, Resource: benchResource, Routes: []policy.Rule{
+	pol, err := policy.Compile(policy.Rules{Issuer: issuer, Resource: benchResource, Routes: []policy.Rule{
 		{Match: policy.MatchRule{Method: "GET", Path: "/repos/{owner}/{repo}/contents/**"}, Scopes: []string{"repo:read"},
 			Workflow: "vuln-patch", Steps: []string{"plan"}, Agents: []string{"planner"}, Context: map[string]string{"repo": "{owner}/{repo}"}},
 		// The same rule for the MCP door: read_file's repo argument plays
@@ -85,7 +94,7 @@ func newFixture() (*fixture, error) {
 			{Name: "read_file", Scopes: []string{"repo:read"}, Steps: []string{"plan"}, Agents: []string{"planner"},
 				Context: map[string]string{"repo": "{args.repo}"}}}}},
 	}})
-	return &fixture{agent: agent, ks: ks, tok: tok, pol: pol}, err
+	return &fixture{agent: agent, ks: ks, jwks: jwks, tok: tok, pol: pol}, err
 }
 
 func randomID() string {
@@ -128,7 +137,16 @@ func EnforceSeries(cfg Config) ([]Series, error) {
 	}
 	reqs := make([]*http.Request, cfg.Ops)
 	mcpReqs := make([]*http.Request, cfg.Ops)
+	pub, msg := f.agent.CryptoSigner().Public().(ed25519.PublicKey), []byte(benchURL)
+	sig, _ := f.agent.CryptoSigner().Sign(nil, msg, crypto.Hash(0))
 	return []Series{
+		{Name: NameEd25519, Concurrency: 1, Note: "the floor of any request with a proof: crypto/ed25519.Verify; one goroutine",
+			Op: func(int) error {
+				if !ed25519.Verify(pub, msg, sig) {
+					return errors.New("bench: signature does not verify")
+				}
+				return nil
+			}},
 		{Name: NameBareVerify, Concurrency: 1, Note: "one goroutine; latency = CPU per request",
 			Prepare: func(from, to int) error { return f.proofsInto(bareProofs[from:to], benchURL) },
 			Op: func(i int) error {

@@ -50,18 +50,7 @@ func GatewaySeries(cfg Config) ([]Series, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var stops []func()
-	stop := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
-	ss, err := f.gatewaySeries(cfg, nginx, &stops)
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return ss, stop, nil
+	return withStops(func(stops *[]func()) ([]Series, error) { return f.gatewaySeries(cfg, nginx, stops) })
 }
 
 func (f *fixture) gatewaySeries(cfg Config, nginx string, stops *[]func()) ([]Series, error) {

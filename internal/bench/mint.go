@@ -24,6 +24,7 @@ type Config struct {
 	Exe         string // the ajwt binary (servers run as separate processes)
 	Dir         string // scratch directory
 	Ops         int    // operations per series
+	Runs        int    // whole runs per whole-run series (RunSeries)
 	Concurrency int
 	Rounds      int    // each series runs in this many slices, alternating with the others
 	Sync        string // SQLite synchronous for the IdP: FULL or NORMAL
@@ -74,8 +75,16 @@ func startServer(cfg Config, ready string, args ...string) (*server, error) {
 // launch runs the ajwt binary with args on addr and waits until ready
 // answers below 500.
 func launch(exe, addr, ready string, args ...string) (*server, error) {
+	return launchTo(exe, addr, ready, nil, args...)
+}
+
+// launchTo is launch with the server's stderr (its log) going to logTo.
+func launchTo(exe, addr, ready string, logTo *os.File, args ...string) (*server, error) {
 	cmd := exec.Command(exe, append(args, "--addr", addr)...)
 	cmd.Env = append(os.Environ(), "AJWT_MAIN=1")
+	if logTo != nil {
+		cmd.Stderr = logTo
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -106,6 +115,7 @@ func idp(cfg Config, key *keys.Signer, spec *agentspec.Spec, storeName, store, b
 token_ttl: 300s
 failed_grants_per_minute: 100000
 token_requests_per_second: 1000000
+runs_per_minute: 1000000
 dpop_iat_window: 5m
 clients:
   - {client_id: app, client_secret: %s, scopes: [ajwt:run, api:read]}
@@ -135,6 +145,11 @@ workflows:
 	}
 	return launch(exe, addr, "/readyz", args...)
 }
+
+// NameGrant is the name of the agent_checksum grant series on a store: a
+// few runs, their one step granted again and again, so it mostly measures
+// renewals (RunSeries measures first grants).
+func NameGrant(store string) string { return "agent_checksum grant, same step again (" + store + ")" }
 
 func newHTTP(conc int) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conc * 2, MaxIdleConns: conc * 2}}
@@ -179,9 +194,10 @@ func MintSeries(cfg Config, storeName, storeDSN, build string, extra ...string) 
 	}
 	pid := s.cmd.Process.Pid
 	return []Series{
-		{Name: "agent_checksum grant (" + storeName + ")", Concurrency: cfg.Concurrency, ServerPID: pid, Prepare: prepare,
-			Note: "DPoP verify, checksum compare, run-state write, token record, audit entry; " + where,
-			Op:   func(i int) error { return expectOK(postForm(hc, s.base+"/token", form(i), proofs[i])) }},
+		{Name: NameGrant(storeName), Concurrency: cfg.Concurrency, ServerPID: pid, Prepare: prepare,
+			Note: "one run per client, the same step again: mostly renewals, not state transitions (see whole run); " +
+				"DPoP verify, checksum compare, run-state write, token record, audit entry; " + where,
+			Op: func(i int) error { return expectOK(postForm(hc, s.base+"/token", form(i), proofs[i])) }},
 		{Name: "client_credentials (" + storeName + ")", Concurrency: cfg.Concurrency, ServerPID: pid,
 			Note: "client auth (SHA-256 secret), token record, audit entry; " + where,
 			Op:   func(int) error { return expectOK(postForm(hc, s.base+"/token", "grant_type=client_credentials", "")) }},

@@ -12,7 +12,7 @@ import (
 
 // Names of the tracing series.
 const (
-	NameGrantTraced      = "agent_checksum grant (SQLite, tracing on)"
+	NameGrantTraced      = "agent_checksum grant, same step again (SQLite, tracing on)"
 	NameViaProxyOff      = "through ajwt proxy, tracing off (hooks installed)"
 	NameViaProxyTraced   = "through ajwt proxy, tracing on (OTLP/HTTP to a local collector)"
 	collectorStubNoteFmt = "every span exported over OTLP/HTTP to a collector stub on loopback"
@@ -31,8 +31,8 @@ func collectorStub() (*httptest.Server, *atomic.Int64) {
 }
 
 // TracingSeries measures what tracing costs: the agent_checksum grant on
-// an IdP exporting a span per request (compare with "agent_checksum grant
-// (SQLite)" of the same run), and the proxy with the tracing hooks
+// an IdP exporting a span per request (compare with NameGrant("SQLite") of
+// the same run), and the proxy with the tracing hooks
 // installed but off, and on (compare both with NameViaProxy).
 func TracingSeries(cfg Config) ([]Series, func(), error) {
 	stub, exports := collectorStub()

@@ -324,10 +324,10 @@ func (e *Env) startProxies(ctx context.Context, forge, adv http.Handler) error {
 	if err != nil {
 		return err
 	}
-	if e.ForgeURL, err = e.proxy(ctx, forgePolicy, forgeUp); err != nil {
+	if e.ForgeURL, err = e.proxy(ctx, ForgePolicy, forgeUp); err != nil {
 		return err
 	}
-	e.OSVURL, err = e.proxy(ctx, osvPolicy, advUp)
+	e.OSVURL, err = e.proxy(ctx, OSVPolicy, advUp)
 	return err
 }
 
@@ -355,8 +355,9 @@ func (e *Env) proxy(ctx context.Context, pol, upstream string) (string, error) {
 	return e.serve(tracing.Enforced(h))
 }
 
-// The ajwt mode's policies (PROTOCOL.md §8).
-const forgePolicy = `
+// The ajwt mode's policies (PROTOCOL.md §8), with ISSUER for the IdP's
+// URL; `ajwt bench`'s whole runs put the same policies in front of its API.
+const ForgePolicy = `
 issuer: ISSUER
 resource: https://forge.example
 routes:
@@ -397,7 +398,7 @@ routes:
 default: deny
 `
 
-const osvPolicy = `
+const OSVPolicy = `
 issuer: ISSUER
 resource: https://osv.example
 routes:
