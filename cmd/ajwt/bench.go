@@ -72,7 +72,7 @@ func (e *env) benchCmd() *cobra.Command {
 	cmd.Flags().IntVar(&cfg.Rounds, "rounds", 4, "rounds to split each series into (all series alternate round by round)")
 	cmd.Flags().StringVar(&cfg.Sync, "sqlite-sync", "FULL", "SQLite synchronous for the measured IdP: FULL or NORMAL")
 	cmd.Flags().StringVar(&cfg.Postgres, "postgres", os.Getenv("AJWT_TEST_POSTGRES"), "also measure the PostgreSQL store with this DSN")
-	cmd.Flags().StringVar(&cfg.CompareExe, "compare", "", "another ajwt binary to measure as a second SQLite IdP in the same run (compare two revisions)")
+	cmd.Flags().StringVar(&cfg.CompareExe, "compare", "", "another ajwt build whose IdP (grants, whole runs on SQLite) and proxy are measured beside this build's in the same run (before/after)")
 	cmd.Flags().StringVar(&cfg.ProfileDir, "profile", "", "directory for the IdPs' CPU profiles (idp-sqlite.pprof, idp-postgresql.pprof, idp-run-sqlite.pprof, …)")
 	cmd.Flags().StringVar(&only, "series", "all", "the series to run, comma-separated: "+strings.Join(benchGroups, ",")+" (the baseline always runs)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (progress goes to stderr)")
@@ -132,11 +132,12 @@ func runBench(cfg bench.Config, groups []string) (*benchReport, error) {
 			}
 		case "runs":
 			for _, st := range stores {
+				c := cfg
 				if st.build != "" {
-					continue // the whole runs measure this build only
+					c.Exe = st.build // its IdP; the proxies and the SDK are this build's
 				}
 				cfg.Progress("starting the whole-run IdP and proxies on %s", st.name)
-				runs, tally, stop, rerr := bench.RunSeries(cfg, st.name, st.dsn)
+				runs, tally, stop, rerr := bench.RunSeries(c, st.name, st.dsn)
 				if err = add(runs, stop, rerr); err != nil {
 					break
 				}
@@ -218,6 +219,12 @@ func benchRatios(r []bench.Result, stores []benchStore, tallies []*bench.RunTall
 	for _, st := range stores {
 		ratios["agent_checksum server CPU / baseline, "+st.name] = ratio(agent(st.name).ServerCPUms, base.ServerCPUms)
 		ratios["client_credentials server CPU / baseline, "+st.name] = ratio(cc(st.name).ServerCPUms, base.ServerCPUms)
+		if st.build != "" {
+			for _, conc := range []int{0, bench.RunsConcurrency} {
+				this, other := find(bench.NameRuns(stores[0].name), conc), find(bench.NameRuns(st.name), conc)
+				ratios[fmt.Sprintf("whole run IdP CPU per run, this build / %s, concurrency %d", filepath.Base(st.build), other.Concurrency)] = ratio(this.ServerCPUms, other.ServerCPUms)
+			}
+		}
 		if st.name != stores[0].name {
 			ratios["agent_checksum "+st.name+" / SQLite throughput"] = ratio(agent(st.name).PerSecond, agent(stores[0].name).PerSecond)
 			ratios["client_credentials "+st.name+" / SQLite throughput"] = ratio(cc(st.name).PerSecond, cc(stores[0].name).PerSecond)
