@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,13 +22,11 @@ import (
 
 	"github.com/ajwt/ajwt/agentspec"
 	"github.com/ajwt/ajwt/client"
-	vulnpatch "github.com/ajwt/ajwt/examples/vuln-patch"
 	"github.com/ajwt/ajwt/internal/demo"
 	"github.com/ajwt/ajwt/keys"
 	"github.com/ajwt/ajwt/middleware"
 	"github.com/ajwt/ajwt/policy/policyfile"
 	"github.com/ajwt/ajwt/proxy"
-	"github.com/ajwt/ajwt/specfile"
 )
 
 // NameRuns is the name of the whole-run series on a store.
@@ -43,8 +40,6 @@ const (
 	runsMaster         = "ajwt bench shim master secret: 32+ bytes, never leaves the bench"
 	runsApproverSecret = "bench-approver-secret"
 	runsRepo           = "acme/web"
-	forgeResource      = "https://forge.example"
-	osvResource        = "https://osv.example"
 )
 
 // RunTally counts the IdP requests the runs of one store's whole-run
@@ -150,7 +145,7 @@ func (w *runWorld) stop() {
 }
 
 func (w *runWorld) start(cfg Config, storeName, storeDSN string) error {
-	specs, err := runSpecs()
+	specs, err := demo.Specs()
 	if err != nil {
 		return err
 	}
@@ -169,21 +164,6 @@ func (w *runWorld) start(cfg Config, storeName, storeDSN string) error {
 	conns := 2 * max(cfg.Concurrency, RunsConcurrency)
 	w.api = &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns}
 	return w.startClients(specs, conns)
-}
-
-// runSpecs are the demo's agent specs, as examples/vuln-patch ships them.
-func runSpecs() (map[string]*agentspec.Spec, error) {
-	specs := map[string]*agentspec.Spec{}
-	for _, id := range vulnpatch.AgentIDs() {
-		data, err := fs.ReadFile(vulnpatch.Files, "agents/"+id+".yaml")
-		if err != nil {
-			return nil, err
-		}
-		if specs[id], err = specfile.Parse(id+".yaml", data); err != nil {
-			return nil, err
-		}
-	}
-	return specs, nil
 }
 
 // runIdP starts `ajwt serve` with the demo's clients, agents and workflow,
@@ -222,28 +202,11 @@ func runIdPConfig(issuer string, specs map[string]*agentspec.Spec) (string, erro
 	fmt.Fprintf(&b, "issuer: %s\ntoken_ttl: 300s\nfailed_grants_per_minute: 100000\ntoken_requests_per_second: 1000000\nruns_per_minute: 10000000\nclients:\n", issuer)
 	fmt.Fprintf(&b, "  - {client_id: patch-app, client_secret: %s, scopes: [ajwt:run, repo:read, repo:write, osv:query]}\n", benchSecret)
 	fmt.Fprintf(&b, "  - {client_id: approver, client_secret: %s, scopes: [ajwt:approve], approves_for: [patch-app]}\n", runsApproverSecret)
-	b.WriteString("agents:\n")
-	scopes := map[string]string{"supervisor": "[]", "classifier": "[repo:read]", "planner": "[repo:read, osv:query]", "patcher": "[repo:read, repo:write]"}
-	for _, id := range vulnpatch.AgentIDs() {
-		jwk, err := agentJWK(id, specs[id])
-		if err != nil {
-			return "", err
-		}
-		spec, err := specs[id].MarshalJSON()
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(&b, "  - agent_id: %s\n    client_id: patch-app\n    spec: %s\n    public_jwk: %s\n    scopes: %s\n    audiences: [%s, %s]\n",
-			id, spec, jwk, scopes[id], forgeResource, osvResource)
-		if id == "supervisor" {
-			b.WriteString("    may_delegate_to: [patcher]\n")
-		}
-	}
-	wf, err := vulnpatch.WorkflowsConfig()
+	agents, err := demo.AgentsConfig(specs, func(id string) (string, error) { return agentJWK(id, specs[id]) })
 	if err != nil {
 		return "", err
 	}
-	b.WriteString(wf)
+	b.WriteString(agents)
 	return b.String(), nil
 }
 
@@ -349,14 +312,14 @@ type runStep struct {
 }
 
 var runSteps = []runStep{
-	{agent: "classifier", step: "classify", resource: forgeResource, method: http.MethodGet, path: "/repos/" + runsRepo + "/tree"},
-	{agent: "planner", step: "plan", resource: forgeResource, method: http.MethodGet, path: "/repos/" + runsRepo + "/contents/go.mod?ref=main"},
-	{agent: "planner", step: "assess", resource: osvResource, method: http.MethodPost, path: "/v1/query",
+	{agent: "classifier", step: "classify", resource: demo.ForgeResource, method: http.MethodGet, path: "/repos/" + runsRepo + "/tree"},
+	{agent: "planner", step: "plan", resource: demo.ForgeResource, method: http.MethodGet, path: "/repos/" + runsRepo + "/contents/go.mod?ref=main"},
+	{agent: "planner", step: "assess", resource: demo.OSVResource, method: http.MethodPost, path: "/v1/query",
 		body: `{"package":{"name":"golang.org/x/net","ecosystem":"Go"},"version":"0.17.0"}`, completeResult: true},
 	{step: "approve"},
-	{agent: "patcher", step: "patch", resource: forgeResource, method: http.MethodPost, path: "/repos/" + runsRepo + "/branches",
+	{agent: "patcher", step: "patch", resource: demo.ForgeResource, method: http.MethodPost, path: "/repos/" + runsRepo + "/branches",
 		body: `{"name":"ajwt/fix-vulnerable-deps","from":"main"}`, delegatedBy: "supervisor"},
-	{agent: "classifier", step: "verify", resource: forgeResource, method: http.MethodGet, path: "/repos/" + runsRepo + "/contents/go.mod?ref=main"},
+	{agent: "classifier", step: "verify", resource: demo.ForgeResource, method: http.MethodGet, path: "/repos/" + runsRepo + "/contents/go.mod?ref=main"},
 }
 
 // run is one whole run for initiator.
@@ -388,7 +351,7 @@ func (w *runWorld) step(ctx context.Context, runID string, st runStep) error {
 	// A new run's source: its first token is the step's first grant.
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &client.Transport{Source: agent.TokenSource(runID, st.step, opts...), Base: w.api}}
 	base := w.forge
-	if st.resource == osvResource {
+	if st.resource == demo.OSVResource {
 		base = w.osv
 	}
 	req, err := http.NewRequestWithContext(ctx, st.method, base+st.path, strings.NewReader(st.body))

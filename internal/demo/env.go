@@ -151,17 +151,24 @@ func (f *Forge) withMCP() http.Handler {
 	})
 }
 
-func (e *Env) loadSpecs() error {
+func (e *Env) loadSpecs() (err error) {
+	e.specs, err = Specs()
+	return err
+}
+
+// Specs are the demo's agents, as examples/vuln-patch ships them.
+func Specs() (map[string]*agentspec.Spec, error) {
+	specs := map[string]*agentspec.Spec{}
 	for _, id := range vulnpatch.AgentIDs() {
 		data, err := fs.ReadFile(vulnpatch.Files, "agents/"+id+".yaml")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if e.specs[id], err = specfile.Parse(id+".yaml", data); err != nil {
-			return err
+		if specs[id], err = specfile.Parse(id+".yaml", data); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return specs, nil
 }
 
 // serve runs h on a loopback port and returns its URL.
@@ -237,16 +244,37 @@ func (e *Env) idpConfig() (string, error) {
 	fmt.Fprintf(&b, "  - {client_id: approver, client_secret: %s, scopes: [ajwt:approve], approves_for: [patch-app]}\n", approverSecret)
 	fmt.Fprintf(&b, "  - {client_id: admin, client_secret: %s, scopes: [ajwt:admin]}\n", adminSecret)
 	fmt.Fprintf(&b, "  - {client_id: evil-app, client_secret: %s, scopes: [ajwt:run]}\n", evilSecret)
+	agents, err := AgentsConfig(e.specs, e.publicJWK)
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(agents)
+	ops, err := e.operators()
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(ops)
+	return b.String(), nil
+}
+
+// AgentsConfig is the demo's "agents:" list for specs, each agent with
+// the public JWK jwk gives it, followed by the vuln-patch workflow: what
+// the demo's IdP registers, and `ajwt bench`'s whole runs too.
+func AgentsConfig(specs map[string]*agentspec.Spec, jwk func(id string) (string, error)) (string, error) {
+	var b strings.Builder
 	b.WriteString("agents:\n")
 	scopes := map[string]string{"supervisor": "[]", "classifier": "[repo:read]", "planner": "[repo:read, osv:query]", "patcher": "[repo:read, repo:write]"}
 	for _, id := range vulnpatch.AgentIDs() {
-		jwk, err := e.publicJWK(id)
+		key, err := jwk(id)
 		if err != nil {
 			return "", err
 		}
-		spec, _ := e.specs[id].MarshalJSON()
+		spec, err := specs[id].MarshalJSON()
+		if err != nil {
+			return "", err
+		}
 		fmt.Fprintf(&b, "  - agent_id: %s\n    client_id: patch-app\n    spec: %s\n    public_jwk: %s\n    scopes: %s\n    audiences: [%s, %s]\n",
-			id, spec, jwk, scopes[id], ForgeResource, OSVResource)
+			id, spec, key, scopes[id], ForgeResource, OSVResource)
 		if id == "supervisor" {
 			b.WriteString("    may_delegate_to: [patcher]\n")
 		}
@@ -256,11 +284,6 @@ func (e *Env) idpConfig() (string, error) {
 		return "", err
 	}
 	b.WriteString(wf)
-	ops, err := e.operators()
-	if err != nil {
-		return "", err
-	}
-	b.WriteString(ops)
 	return b.String(), nil
 }
 
