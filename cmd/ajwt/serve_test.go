@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,13 +34,24 @@ type server struct {
 	base string
 }
 
+// freeAddr is a loopback address free now, for a server started later
+// with it (its issuer URL must be known before it starts). The port comes
+// from below Linux's ephemeral range (32768–60999), where the kernel
+// never puts the client side of a connection: a port from listening on
+// :0 could be handed to another test's outgoing connection before the
+// server binds it ("address already in use", seen in CI).
 func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken
+		}
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 func startServer(t *testing.T, dir, addr string) *server {

@@ -2,7 +2,9 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,13 +57,20 @@ func (s *server) shutdown() {
 	}
 }
 
+// freePort is a loopback address free now, for a server started later
+// with it. The port comes from below Linux's ephemeral range
+// (32768–60999), where the kernel never puts the client side of a
+// connection: a port from listening on :0 could be handed to one of the
+// bench's own outgoing connections before the server binds it.
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", errors.New("bench: no free port below the ephemeral range")
 }
 
 func startServer(cfg Config, ready string, args ...string) (*server, error) {
